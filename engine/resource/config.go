@@ -10,8 +10,9 @@ import (
 // Config is a resource block's decoded values: defaults applied, marks
 // removed, one entry per schema field (null when unset and without default).
 type Config struct {
-	Name   string // the block label: file "motd" → "motd"
-	Values map[string]cty.Value
+	Name    string // the block label: file "motd" → "motd"
+	BaseDir string // directory of the declaring .hcl file, for relative paths
+	Values  map[string]cty.Value
 	// Sensitive lists fields whose value was marked sensitive, by the schema
 	// or because it came from a sensitive variable.
 	Sensitive map[string]bool

@@ -1,4 +1,6 @@
-package main
+//go:build tools
+
+package tools
 import (
  _ "github.com/hashicorp/hcl/v2"
  _ "github.com/zclconf/go-cty/cty"
