@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pinery/pinery/engine"
+)
+
+func newApplyCmd(g *globals) *cobra.Command {
+	var autoApprove bool
+	cmd := &cobra.Command{
+		Use:   "apply [SITE]",
+		Short: "Plan, confirm, and change each host to match the site",
+		Long: `apply computes the plan exactly as "pinery plan" does, shows it, asks for
+confirmation (unless --auto-approve), then applies it: hosts in parallel,
+resources of a host in dependency order. A failed resource skips the resources
+that depend on it; the other hosts go on. If the configuration has an error,
+no host is changed.`,
+		Example: `  pinery apply -i inventory.hcl site/
+  pinery apply -i inventory.hcl -l sopine01 --auto-approve site/`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, ok := g.prepare(args)
+			if !ok {
+				return exitError{1}
+			}
+			defer r.Close()
+			ctx, stop := signalContext()
+			defer stop()
+			start := time.Now()
+			p, diags := r.Plan(ctx)
+			if g.writeDiags(diags, r.Site.Parser) {
+				return exitError{1}
+			}
+			st := g.style()
+			if err := p.WriteText(g.stdout, st); err != nil {
+				return err
+			}
+			if !p.HasChanges() {
+				fmt.Fprintln(g.stdout, "\nNo changes. Every host is converged.")
+				if p.HasErrors() {
+					return exitError{1}
+				}
+				return nil
+			}
+			if !autoApprove {
+				ok, err := g.confirm()
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(g.stdout, "Apply cancelled.")
+					return exitError{1}
+				}
+			}
+			fmt.Fprintln(g.stdout)
+			results := r.Apply(ctx, func(e engine.Event) {
+				line := fmt.Sprintf("%s: %s %s", e.Host, e.Addr, e.Status)
+				if e.Note != "" {
+					line += ": " + e.Note
+				}
+				if e.Err != nil {
+					line += ": " + e.Err.Error()
+					line = paint(st.Remove, line)
+				}
+				fmt.Fprintln(g.stdout, line)
+			})
+			failed := 0
+			var changed int
+			for _, res := range results {
+				changed += res.Changed
+				if res.Err != nil || res.Failed > 0 {
+					failed++
+				}
+			}
+			fmt.Fprintf(g.stdout, "\nApply: %s changed on %s, %s failed (%.1fs).\n",
+				plural(changed, "resource", "resources"), plural(len(results), "host", "hosts"),
+				plural(failed, "host", "hosts"), time.Since(start).Seconds())
+			if failed > 0 || p.HasErrors() {
+				for _, res := range results {
+					if res.Err != nil {
+						fmt.Fprintf(g.stdout, "  %s: not applied: %v\n", res.Host, res.Err)
+					} else if res.Failed > 0 {
+						fmt.Fprintf(g.stdout, "  %s: %d failed, %d skipped\n", res.Host, res.Failed, res.Skipped)
+					}
+				}
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	addRunFlags(cmd, g)
+	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	return cmd
+}
+
+func paint(f func(string) string, s string) string {
+	if f == nil {
+		return s
+	}
+	return f(s)
+}
+
+// confirm reads the answer from standard input (a terminal or a pipe). With
+// nothing to read (CI with no input) it fails and names --auto-approve.
+func (g *globals) confirm() (bool, error) {
+	fmt.Fprint(g.stdout, "\nApply these changes? Only 'yes' is accepted: ")
+	line, err := bufio.NewReader(g.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		fmt.Fprintln(g.stdout)
+		return false, fmt.Errorf("no answer on standard input: review the plan and run again with --auto-approve to apply without asking")
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}

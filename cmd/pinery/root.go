@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	_ "github.com/pinery/pinery/modules/all" // every resource type registers itself
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = "unknown"
+	date    = "unknown"
+)
+
+// exitError carries an exit code through cobra without printing twice.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// globals are the flags every command shares.
+type globals struct {
+	inventory   string
+	limit       string
+	vars        []string
+	varFiles    []string
+	parallelism int
+	noColor     bool
+	stdout      io.Writer
+	stderr      io.Writer
+	stdin       io.Reader
+}
+
+func run(args []string) int {
+	g := &globals{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}
+	root := newRoot(g)
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(g.stderr, "Error:", err)
+		return 1
+	}
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "pinery",
+		Short: "Agentless configuration management for fleets of small boards",
+		Long: `pinery reads HCL states and an HCL inventory, connects to each host over SSH,
+shows what would change (plan) and changes exactly that (apply).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.inventory, "inventory", "i", os.Getenv("PINERY_INVENTORY"), "inventory file (default $PINERY_INVENTORY)")
+	pf.StringVarP(&g.limit, "limit", "l", "", "select hosts: names, groups, globs; ! excludes, & intersects (e.g. 'web,!h3')")
+	pf.BoolVar(&g.noColor, "no-color", false, "plain output without colours (also NO_COLOR=1)")
+	root.AddCommand(
+		newValidateCmd(g), newFmtCmd(g), newPlanCmd(g), newApplyCmd(g), newFactsCmd(g), newVersionCmd(g),
+	)
+	return root
+}
+
+// addRunFlags adds the flags of commands that evaluate a site.
+func addRunFlags(cmd *cobra.Command, g *globals) {
+	f := cmd.Flags()
+	f.StringArrayVar(&g.vars, "var", nil, "set a variable: --var name=value (repeatable)")
+	f.StringArrayVar(&g.varFiles, "var-file", nil, "read variables from an HCL file (repeatable)")
+	f.IntVar(&g.parallelism, "parallelism", 64, "hosts handled at once")
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(g.stdout, "pinery %s (commit %s, built %s)\n", version, commit, date)
+			return nil
+		},
+	}
+}

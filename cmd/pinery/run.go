@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/pinery/pinery/engine"
+	"github.com/pinery/pinery/engine/eval"
+	"github.com/pinery/pinery/inventory"
+)
+
+// siteArg is the site directory: the first argument, or the current one.
+func siteArg(args []string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return "."
+}
+
+// loadInventory reads the inventory and applies --limit.
+func (g *globals) loadInventory() (*inventory.Inventory, []*inventory.Host, hcl.Diagnostics) {
+	if g.inventory == "" {
+		return nil, nil, errorDiag("No inventory", "Give the inventory file with -i FILE or set PINERY_INVENTORY.")
+	}
+	inv, diags := inventory.Load(g.inventory)
+	if diags.HasErrors() {
+		return nil, nil, diags
+	}
+	hosts, err := inv.Select(g.limit)
+	if err != nil {
+		return nil, nil, append(diags, errorDiag("Invalid --limit", err.Error())...)
+	}
+	return inv, hosts, diags
+}
+
+func (g *globals) inputs() (eval.Inputs, hcl.Diagnostics) {
+	in := eval.Inputs{Vars: map[string]string{}, VarFiles: g.varFiles, Env: os.Environ()}
+	for _, kv := range g.vars {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return in, errorDiag("Invalid --var", fmt.Sprintf("%q is not name=value.", kv))
+		}
+		in.Vars[k] = v
+	}
+	return in, nil
+}
+
+// prepare loads the inventory and the site and evaluates what can be
+// evaluated offline. Any error here means nothing was contacted.
+func (g *globals) prepare(args []string) (*engine.Run, bool) {
+	_, hosts, diags := g.loadInventory()
+	if g.writeDiags(diags) {
+		return nil, false
+	}
+	in, diags := g.inputs()
+	if g.writeDiags(diags) {
+		return nil, false
+	}
+	r, diags := engine.Load(engine.Options{
+		SiteDir:     siteArg(args),
+		Hosts:       hosts,
+		Inputs:      in,
+		Parallelism: g.parallelism,
+	})
+	if g.writeDiags(diags, r.Site.Parser) {
+		return nil, false
+	}
+	return r, true
+}
+
+// signalContext ends the run's context on the first SIGINT or SIGTERM:
+// no new work starts; in-flight commands are ended.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}

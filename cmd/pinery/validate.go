@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/pinery/pinery/engine/config"
+	"github.com/pinery/pinery/engine/eval"
+	"github.com/pinery/pinery/inventory"
+)
+
+func newValidateCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "validate [SITE]",
+		Short: "Check a site (and the inventory, when given) without contacting any host",
+		Long: `validate checks the site's files offline: syntax, block types, fields and their
+types, references, dependency cycles. With -i it also checks the inventory.
+Values that depend on variables, hosts or facts are checked by plan.`,
+		Example: `  pinery validate site/
+  pinery validate -i inventory.hcl --json site/`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			site, diags := config.Load(siteArg(args))
+			if !diags.HasErrors() {
+				_, d := eval.Compile(site)
+				diags = append(diags, d...)
+			}
+			if g.inventory != "" {
+				_, d := inventory.Load(g.inventory)
+				diags = append(diags, d...)
+			}
+			if asJSON {
+				if err := writeDiagsJSON(g.stdout, diags); err != nil {
+					return err
+				}
+			} else if !g.writeDiags(diags, site.Parser) {
+				fmt.Fprintln(g.stdout, "The configuration is valid.")
+			}
+			if diags.HasErrors() {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "write the result as JSON")
+	return cmd
+}
+
+var _ = hcl.DiagError

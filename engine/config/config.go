@@ -1,0 +1,376 @@
+// Package config loads a site: a directory of .hcl files with variables,
+// locals and resource blocks. It checks structure only; values are
+// evaluated per host by package eval.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/pinery/pinery/engine/resource"
+)
+
+// Site is a loaded configuration.
+type Site struct {
+	Dir       string
+	Parser    *hclparse.Parser // holds the sources, for rendering diagnostics
+	Variables []*Variable
+	Locals    []*Local
+	Resources []*Resource
+}
+
+// Variable is a `variable "NAME"` block.
+type Variable struct {
+	Name        string
+	Type        cty.Type
+	Default     cty.Value // cty.NilVal: required
+	Description string
+	Sensitive   bool
+	Validations []Validation
+	DeclRange   hcl.Range
+}
+
+// Validation is a `validation` block inside a variable.
+type Validation struct {
+	Condition    hcl.Expression
+	ErrorMessage hcl.Expression
+	DeclRange    hcl.Range
+}
+
+// Local is one attribute of a `locals` block.
+type Local struct {
+	Name      string
+	Expr      hcl.Expression
+	DeclRange hcl.Range
+}
+
+// Reference is a resource named in depends_on or watch.
+type Reference struct {
+	Addr  string // "file.motd"
+	Range hcl.Range
+}
+
+// Resource is a `TYPE "NAME"` block, split into meta-arguments (owned by
+// the engine) and the body (decoded against the module's schema).
+type Resource struct {
+	Type      *resource.Type
+	Name      string
+	DependsOn []Reference
+	Watch     []Reference
+	When      hcl.Expression // nil when absent
+	Body      hcl.Body
+	Spec      hcldec.ObjectSpec
+	BaseDir   string
+	DeclRange hcl.Range
+}
+
+// Addr is the resource's address: "file.motd".
+func (r *Resource) Addr() string { return r.Type.Name + "." + r.Name }
+
+var metaSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "depends_on"}, {Name: "watch"}, {Name: "when"},
+}}
+
+// MetaArguments are the attribute names the engine owns in every resource.
+var MetaArguments = []string{"depends_on", "watch", "when"}
+
+// Load parses every .hcl file of dir (not recursing) in name order.
+func Load(dir string) (*Site, hcl.Diagnostics) {
+	site := &Site{Dir: dir, Parser: hclparse.NewParser()}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return site, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read site directory",
+			Detail:   fmt.Sprintf("%v. Give the directory that holds the site's .hcl files.", err),
+		}}
+	}
+	var diags hcl.Diagnostics
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && filepath.Ext(e.Name()) == ".hcl" {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "No configuration files",
+			Detail:   fmt.Sprintf("The directory %s has no .hcl files.", dir),
+		})
+	}
+	for _, n := range names {
+		f, d := site.Parser.ParseHCLFile(filepath.Join(dir, n))
+		diags = append(diags, d...)
+		if f == nil {
+			continue
+		}
+		diags = append(diags, site.addFile(f, dir)...)
+	}
+	diags = append(diags, site.checkUnique()...)
+	return site, diags
+}
+
+func topSchema() *hcl.BodySchema {
+	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+	}}
+	for _, t := range resource.Types() {
+		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t.Name, LabelNames: []string{"name"}})
+	}
+	return s
+}
+
+func (s *Site) addFile(f *hcl.File, baseDir string) hcl.Diagnostics {
+	content, diags := f.Body.Content(topSchema())
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case "variable":
+			v, d := decodeVariable(b)
+			diags = append(diags, d...)
+			if v != nil {
+				s.Variables = append(s.Variables, v)
+			}
+		case "locals":
+			attrs, d := b.Body.JustAttributes()
+			diags = append(diags, d...)
+			for _, a := range sortedAttrs(attrs) {
+				s.Locals = append(s.Locals, &Local{Name: a.Name, Expr: a.Expr, DeclRange: a.Range})
+			}
+		default:
+			t, _ := resource.Lookup(b.Type)
+			r, d := decodeResource(t, b, baseDir)
+			diags = append(diags, d...)
+			if r != nil {
+				s.Resources = append(s.Resources, r)
+			}
+		}
+	}
+	return diags
+}
+
+func sortedAttrs(attrs hcl.Attributes) []*hcl.Attribute {
+	out := make([]*hcl.Attribute, 0, len(attrs))
+	for _, a := range attrs {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Range.Start.Byte < out[j].Range.Start.Byte })
+	return out
+}
+
+var variableSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "validation"}},
+}
+
+var validationSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "condition", Required: true}, {Name: "error_message", Required: true},
+}}
+
+func decodeVariable(b *hcl.Block) (*Variable, hcl.Diagnostics) {
+	v := &Variable{Name: b.Labels[0], Type: cty.DynamicPseudoType, DeclRange: b.DefRange}
+	diags := checkName(b.Labels[0], "variable", b.LabelRanges[0])
+	content, d := b.Body.Content(variableSchema)
+	diags = append(diags, d...)
+	if a, ok := content.Attributes["type"]; ok {
+		t, d := typeexpr.TypeConstraint(a.Expr)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			v.Type = t
+		}
+	}
+	if a, ok := content.Attributes["description"]; ok {
+		diags = append(diags, decodeLiteral(a, cty.String, func(x cty.Value) { v.Description = x.AsString() })...)
+	}
+	if a, ok := content.Attributes["sensitive"]; ok {
+		diags = append(diags, decodeLiteral(a, cty.Bool, func(x cty.Value) { v.Sensitive = x.True() })...)
+	}
+	if a, ok := content.Attributes["default"]; ok {
+		val, d := a.Expr.Value(nil)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			conv, err := convert.Convert(val, v.Type)
+			if err != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid default value for variable",
+					Detail:   fmt.Sprintf("The default of %q does not fit its type: %v.", v.Name, err),
+					Subject:  a.Expr.Range().Ptr(),
+				})
+			} else {
+				v.Default = conv
+			}
+		}
+	}
+	for _, vb := range content.Blocks {
+		vc, d := vb.Body.Content(validationSchema)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		v.Validations = append(v.Validations, Validation{
+			Condition:    vc.Attributes["condition"].Expr,
+			ErrorMessage: vc.Attributes["error_message"].Expr,
+			DeclRange:    vb.DefRange,
+		})
+	}
+	return v, diags
+}
+
+func decodeLiteral(a *hcl.Attribute, t cty.Type, set func(cty.Value)) hcl.Diagnostics {
+	val, diags := a.Expr.Value(nil)
+	if diags.HasErrors() {
+		return diags
+	}
+	conv, err := convert.Convert(val, t)
+	if err != nil || conv.IsNull() {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid value",
+			Detail:   fmt.Sprintf("%s must be a %s.", a.Name, t.FriendlyName()),
+			Subject:  a.Expr.Range().Ptr(),
+		}}
+	}
+	set(conv)
+	return nil
+}
+
+func checkName(name, what string, rng hcl.Range) hcl.Diagnostics {
+	if hclsyntax.ValidIdentifier(name) {
+		return nil
+	}
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid " + what + " name",
+		Detail:   fmt.Sprintf("%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter or underscore.", name),
+		Subject:  rng.Ptr(),
+	}}
+}
+
+// FieldSpec is the hcldec spec of a resource type's schema.
+func FieldSpec(t *resource.Type) hcldec.ObjectSpec {
+	spec := hcldec.ObjectSpec{}
+	for _, f := range t.Fields {
+		spec[f.Name] = &hcldec.AttrSpec{Name: f.Name, Type: f.Type, Required: f.Required && f.Default == cty.NilVal}
+	}
+	return spec
+}
+
+func decodeResource(t *resource.Type, b *hcl.Block, baseDir string) (*Resource, hcl.Diagnostics) {
+	r := &Resource{Type: t, Name: b.Labels[0], BaseDir: baseDir, DeclRange: b.DefRange, Spec: FieldSpec(t)}
+	diags := checkName(r.Name, "resource", b.LabelRanges[0])
+	meta, remain, d := b.Body.PartialContent(metaSchema)
+	diags = append(diags, d...)
+	r.Body = remain
+	// Structure is checked once here (unknown or missing fields); values
+	// are decoded per host, where the variables are known.
+	_, d = remain.Content(hcldec.ImpliedSchema(r.Spec))
+	diags = append(diags, d...)
+	if a, ok := meta.Attributes["depends_on"]; ok {
+		refs, d := decodeRefs(a)
+		r.DependsOn, diags = refs, append(diags, d...)
+	}
+	if a, ok := meta.Attributes["watch"]; ok {
+		refs, d := decodeRefs(a)
+		r.Watch, diags = refs, append(diags, d...)
+	}
+	if a, ok := meta.Attributes["when"]; ok {
+		r.When = a.Expr
+	}
+	return r, diags
+}
+
+// decodeRefs reads a list of bare resource references: [file.a, service.b].
+func decodeRefs(a *hcl.Attribute) ([]Reference, hcl.Diagnostics) {
+	exprs, diags := hcl.ExprList(a.Expr)
+	var refs []Reference
+	for _, e := range exprs {
+		tr, d := hcl.AbsTraversalForExpr(e)
+		if d.HasErrors() || len(tr) < 2 {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid reference in " + a.Name,
+				Detail:   "Name a resource as TYPE.NAME, without quotes, e.g. file.motd.",
+				Subject:  e.Range().Ptr(),
+			})
+			continue
+		}
+		attr, ok := tr[1].(hcl.TraverseAttr)
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid reference in " + a.Name,
+				Detail:   "Name a resource as TYPE.NAME, e.g. file.motd.",
+				Subject:  e.Range().Ptr(),
+			})
+			continue
+		}
+		refs = append(refs, Reference{Addr: tr.RootName() + "." + attr.Name, Range: e.Range()})
+	}
+	return refs, diags
+}
+
+func (s *Site) checkUnique() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	seen := map[string]hcl.Range{}
+	dup := func(kind, name string, rng hcl.Range) {
+		if prev, ok := seen[kind+" "+name]; ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate " + kind,
+				Detail:   fmt.Sprintf("%s %q was already declared at %s. Rename or remove one of them.", kind, name, prev),
+				Subject:  rng.Ptr(),
+			})
+			return
+		}
+		seen[kind+" "+name] = rng
+	}
+	for _, v := range s.Variables {
+		dup("variable", v.Name, v.DeclRange)
+	}
+	for _, l := range s.Locals {
+		dup("local value", l.Name, l.DeclRange)
+	}
+	for _, r := range s.Resources {
+		dup("resource", r.Addr(), r.DeclRange)
+	}
+	byAddr := map[string]bool{}
+	for _, r := range s.Resources {
+		byAddr[r.Addr()] = true
+	}
+	for _, r := range s.Resources {
+		for _, ref := range append(append([]Reference{}, r.DependsOn...), r.Watch...) {
+			if !byAddr[ref.Addr] {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Reference to undeclared resource",
+					Detail:   fmt.Sprintf("%s refers to %s, which is not declared in this site.", r.Addr(), ref.Addr),
+					Subject:  ref.Range.Ptr(),
+				})
+			}
+		}
+	}
+	return diags
+}
+
+// Resource returns the resource with the given address.
+func (s *Site) Resource(addr string) *Resource {
+	for _, r := range s.Resources {
+		if r.Addr() == addr {
+			return r
+		}
+	}
+	return nil
+}

@@ -1,0 +1,486 @@
+// Package engine runs a site against hosts: it loads and evaluates the
+// configuration, connects to each host once, probes every resource in one
+// batched session, builds the plan, and applies it in dependency order.
+// It knows nothing about particular modules: it drives them through the
+// contract in engine/resource.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/sourcegraph/conc/pool"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/pinery/pinery/engine/config"
+	"github.com/pinery/pinery/engine/eval"
+	"github.com/pinery/pinery/engine/plan"
+	"github.com/pinery/pinery/engine/probe"
+	"github.com/pinery/pinery/engine/resource"
+	"github.com/pinery/pinery/engine/transport"
+	"github.com/pinery/pinery/inventory"
+)
+
+// DefaultParallelism is how many hosts are handled at once: a whole rack.
+const DefaultParallelism = 64
+
+// Dialer opens a transport to a host.
+type Dialer func(ctx context.Context, h *inventory.Host) (transport.Host, error)
+
+// Options configure a run.
+type Options struct {
+	SiteDir     string
+	Hosts       []*inventory.Host // selected hosts, in inventory order
+	Inputs      eval.Inputs
+	Parallelism int
+	Dial        Dialer // nil: SSH
+}
+
+// Run is one plan (and maybe apply) over a set of hosts. It keeps one
+// connection per host from planning to applying.
+type Run struct {
+	opts    Options
+	Site    *config.Site
+	program *eval.Program
+	vars    cty.Value
+	hosts   []*hostRun
+}
+
+type hostRun struct {
+	inv   *inventory.Host
+	conn  transport.Host
+	graph *eval.HostGraph
+	diffs []*resource.Diff // parallel to graph.Nodes
+	plan  *plan.HostPlan
+}
+
+// Load reads and checks the site and its variables. Nothing is contacted.
+func Load(opts Options) (*Run, hcl.Diagnostics) {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = DefaultParallelism
+	}
+	if opts.Dial == nil {
+		opts.Dial = DialSSH
+	}
+	r := &Run{opts: opts}
+	site, diags := config.Load(opts.SiteDir)
+	r.Site = site
+	if diags.HasErrors() {
+		return r, diags
+	}
+	vars, d := eval.Variables(site, opts.Inputs)
+	diags = append(diags, d...)
+	program, d := eval.Compile(site)
+	diags = append(diags, d...)
+	r.vars, r.program = vars, program
+	if diags.HasErrors() {
+		return r, diags
+	}
+	for _, h := range opts.Hosts {
+		r.hosts = append(r.hosts, &hostRun{inv: h})
+	}
+	// Without facts, every host can be evaluated before any connection, so
+	// a configuration error stops the run before anything is contacted.
+	if !program.UsesFacts {
+		diags = append(diags, r.evalHosts(nil)...)
+	}
+	return r, diags
+}
+
+// DialSSH connects to an inventory host over SSH.
+func DialSSH(ctx context.Context, h *inventory.Host) (transport.Host, error) {
+	return transport.DialSSH(ctx, transport.SSHConfig{
+		Address:        h.Address,
+		Port:           h.Port,
+		User:           h.User,
+		IdentityFile:   h.IdentityFile,
+		KnownHosts:     h.KnownHosts,
+		ConnectTimeout: h.ConnectTimeout,
+	})
+}
+
+func hostValue(h *inventory.Host) cty.Value {
+	groups := make([]cty.Value, 0, len(h.Groups))
+	for _, g := range h.Groups {
+		groups = append(groups, cty.StringVal(g))
+	}
+	gv := cty.ListValEmpty(cty.String)
+	if len(groups) > 0 {
+		gv = cty.ListVal(groups)
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"name":    cty.StringVal(h.Name),
+		"address": cty.StringVal(h.Address),
+		"groups":  gv,
+		"vars":    h.VarsValue(),
+	})
+}
+
+// evalHosts evaluates the site for each host (all of them when facts is
+// nil). Diagnostics that several hosts share are reported once, with the
+// hosts named.
+func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
+	type key struct{ summary, detail, subject string }
+	var order []key
+	byKey := map[key]*hcl.Diagnostic{}
+	hostsOf := map[key][]string{}
+	for _, h := range r.hosts {
+		if h.graph != nil {
+			continue
+		}
+		scope := eval.Scope{Var: r.vars, Host: hostValue(h.inv)}
+		if facts != nil {
+			f, ok := facts[h]
+			if !ok {
+				continue
+			}
+			scope.Fact = f
+		}
+		g, diags := r.program.Host(scope)
+		h.graph = g
+		for _, d := range diags {
+			k := key{d.Summary, d.Detail, fmt.Sprint(d.Subject)}
+			if _, ok := byKey[k]; !ok {
+				order = append(order, k)
+				byKey[k] = d
+			}
+			hostsOf[k] = append(hostsOf[k], h.inv.Name)
+		}
+		if diags.HasErrors() {
+			h.graph = nil
+		}
+	}
+	var out hcl.Diagnostics
+	for _, k := range order {
+		d := *byKey[k]
+		if len(hostsOf[k]) < len(r.hosts) || len(r.hosts) == 1 {
+			d.Detail = strings.TrimSpace(d.Detail + " (host " + strings.Join(hostsOf[k], ", ") + ")")
+		}
+		out = append(out, &d)
+	}
+	return out
+}
+
+// Plan connects to every host, probes it and computes its plan. Hosts that
+// cannot be reached are in the plan with their error; the others go on.
+// Diagnostics are configuration errors found after gathering facts.
+func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
+	var mu sync.Mutex
+	facts := map[*hostRun]cty.Value{}
+	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
+	for _, h := range r.hosts {
+		p.Go(func() {
+			h.plan = &plan.HostPlan{Host: h.inv.Name}
+			conn, err := r.opts.Dial(ctx, h.inv)
+			if err != nil {
+				h.plan.Error = err
+				return
+			}
+			h.conn = conn
+			if r.program.UsesFacts {
+				f, err := GatherFacts(ctx, conn)
+				if err != nil {
+					h.plan.Error = err
+					return
+				}
+				mu.Lock()
+				facts[h] = f.Value()
+				mu.Unlock()
+			}
+		})
+	}
+	p.Wait()
+	var diags hcl.Diagnostics
+	if r.program.UsesFacts {
+		diags = r.evalHosts(facts)
+		if diags.HasErrors() {
+			return r.plan(), diags
+		}
+	}
+	p = pool.New().WithMaxGoroutines(r.opts.Parallelism)
+	for _, h := range r.hosts {
+		if h.plan.Error != nil || h.graph == nil {
+			continue
+		}
+		p.Go(func() { h.probe(ctx) })
+	}
+	p.Wait()
+	return r.plan(), diags
+}
+
+func (r *Run) plan() *plan.Plan {
+	out := &plan.Plan{}
+	for _, h := range r.hosts {
+		out.Hosts = append(out.Hosts, h.plan)
+	}
+	return out
+}
+
+// GatherFacts runs the facts script in one session.
+func GatherFacts(ctx context.Context, conn transport.Host) (inventory.Facts, error) {
+	res, err := conn.Run(ctx, inventory.FactsScript(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Err("gathering facts"); err != nil {
+		return nil, err
+	}
+	return inventory.ParseFacts(res.Stdout)
+}
+
+// probe runs the batched probe of a host and plans each resource.
+func (h *hostRun) probe(ctx context.Context) {
+	nodes := h.graph.Nodes
+	snippets := make([]string, len(nodes))
+	for i, n := range nodes {
+		snippets[i] = n.Impl.Probe()
+	}
+	script := probe.New(snippets)
+	res, err := h.conn.Run(ctx, "exec sh -s", strings.NewReader(script.Text))
+	if err == nil {
+		err = res.Err("probe")
+	}
+	var results []resource.ProbeResult
+	if err == nil {
+		results, err = script.Parse(res.Stdout)
+	}
+	if err != nil {
+		h.plan.Error = fmt.Errorf("probing: %w", err)
+		return
+	}
+	h.diffs = make([]*resource.Diff, len(nodes))
+	index := map[*eval.Node]int{}
+	for i, n := range nodes {
+		index[n] = i
+		rp := &plan.ResourcePlan{Addr: n.Addr()}
+		h.plan.Resources = append(h.plan.Resources, rp)
+		d, err := n.Impl.Plan(results[i])
+		if err != nil {
+			rp.Error = err
+			continue
+		}
+		if d == nil {
+			d = &resource.Diff{}
+		}
+		h.diffs[i] = d
+		rp.Action, rp.Changes, rp.Diff = d.Action, d.Changes, d.TextDiff
+		// A change in a watched resource refreshes this one.
+		if _, ok := n.Impl.(resource.Refresher); ok {
+			for _, w := range n.Watch {
+				if wd := h.diffs[index[w]]; !wd.Empty() {
+					rp.Reasons = append(rp.Reasons, fmt.Sprintf("%s: %s changes", refreshVerb(n), w.Addr()))
+					if rp.Action == resource.NoOp {
+						rp.Action = resource.Run
+					}
+				}
+			}
+		}
+	}
+}
+
+func refreshVerb(n *eval.Node) string {
+	if n.Res.Type.Refresh != "" {
+		return n.Res.Type.Refresh
+	}
+	return "refresh"
+}
+
+// Status is how a resource ended in an apply.
+type Status string
+
+const (
+	StatusUnchanged Status = "unchanged"
+	StatusChanged   Status = "changed"
+	StatusFailed    Status = "failed"
+	StatusSkipped   Status = "skipped" // a dependency failed
+)
+
+// Event reports one resource's outcome during apply.
+type Event struct {
+	Host   string
+	Addr   string
+	Action resource.Action
+	Status Status
+	Err    error
+	Note   string // "restarted (watch)"
+}
+
+// HostResult is one host's outcome.
+type HostResult struct {
+	Host                     string
+	Changed, Failed, Skipped int
+	Err                      error // unreachable or not planned
+}
+
+// Apply applies the plan computed by Plan on every host that planned
+// cleanly. Hosts go in parallel; within a host, resources follow their
+// dependencies, and dependents of a failed resource are skipped.
+func (r *Run) Apply(ctx context.Context, onEvent func(Event)) []HostResult {
+	var mu sync.Mutex
+	emit := func(e Event) {
+		if onEvent != nil {
+			mu.Lock()
+			onEvent(e)
+			mu.Unlock()
+		}
+	}
+	results := make([]HostResult, len(r.hosts))
+	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
+	for i, h := range r.hosts {
+		results[i].Host = h.inv.Name
+		if h.plan == nil || h.plan.Error != nil || h.diffs == nil {
+			if h.plan != nil {
+				results[i].Err = h.plan.Error
+			}
+			continue
+		}
+		p.Go(func() { results[i] = h.apply(ctx, emit) })
+	}
+	p.Wait()
+	return results
+}
+
+func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
+	res := HostResult{Host: h.inv.Name}
+	nodes := h.graph.Nodes
+	index := map[*eval.Node]int{}
+	for i, n := range nodes {
+		index[n] = i
+	}
+	status := make([]Status, len(nodes))
+	depsOK := func(i int) bool {
+		for _, d := range nodes[i].Deps {
+			if s := status[index[d]]; s == StatusFailed || s == StatusSkipped || s == "" {
+				return false
+			}
+		}
+		return true
+	}
+	finish := func(i int, s Status, err error, note string) {
+		status[i] = s
+		switch s {
+		case StatusChanged:
+			res.Changed++
+		case StatusFailed:
+			res.Failed++
+		case StatusSkipped:
+			res.Skipped++
+		}
+		if s != StatusUnchanged {
+			emit(Event{Host: h.inv.Name, Addr: nodes[i].Addr(), Action: h.plan.Resources[i].Action, Status: s, Err: err, Note: note})
+		}
+	}
+	for i, n := range nodes {
+		if status[i] != "" {
+			continue // applied with an aggregate
+		}
+		if h.diffs[i] == nil {
+			finish(i, StatusFailed, h.plan.Resources[i].Error, "")
+			continue
+		}
+		if !depsOK(i) {
+			finish(i, StatusSkipped, nil, "a dependency failed")
+			continue
+		}
+		if ctx.Err() != nil {
+			finish(i, StatusSkipped, ctx.Err(), "interrupted")
+			continue
+		}
+		d := h.diffs[i]
+		if !d.Empty() {
+			group := []int{i}
+			if agg, ok := n.Impl.(resource.Aggregator); ok {
+				// Every later resource of the same type that is ready now
+				// joins this one transaction (one apt run for all packages).
+				for j := i + 1; j < len(nodes); j++ {
+					if status[j] == "" && nodes[j].Res.Type == n.Res.Type && !h.diffs[j].Empty() && h.diffs[j] != nil && depsOK(j) {
+						group = append(group, j)
+					}
+				}
+				rs := make([]resource.Resource, len(group))
+				ds := make([]*resource.Diff, len(group))
+				for k, j := range group {
+					rs[k], ds[k] = nodes[j].Impl, h.diffs[j]
+				}
+				err := agg.ApplyAll(ctx, h.conn, rs, ds)
+				for _, j := range group {
+					if err != nil {
+						finish(j, StatusFailed, err, "")
+					} else {
+						finish(j, StatusChanged, nil, "")
+					}
+				}
+				if err != nil {
+					continue
+				}
+			} else if err := n.Impl.Apply(ctx, h.conn, d); err != nil {
+				finish(i, StatusFailed, err, "")
+				continue
+			} else {
+				finish(i, StatusChanged, nil, "")
+			}
+		}
+		// Refresh after every watched resource has been applied: they are
+		// dependencies, so they come earlier in the order.
+		if rf, ok := n.Impl.(resource.Refresher); ok {
+			var changed []string
+			for _, w := range n.Watch {
+				if status[index[w]] == StatusChanged {
+					changed = append(changed, w.Addr())
+				}
+			}
+			if len(changed) > 0 {
+				if err := rf.Refresh(ctx, h.conn); err != nil {
+					status[i] = ""
+					finish(i, StatusFailed, fmt.Errorf("%s after %s changed: %w", refreshVerb(n), strings.Join(changed, ", "), err), "")
+					continue
+				}
+				note := fmt.Sprintf("%s (%s changed)", refreshVerb(n), strings.Join(changed, ", "))
+				if status[i] == StatusChanged {
+					emit(Event{Host: h.inv.Name, Addr: n.Addr(), Action: resource.Run, Status: StatusChanged, Note: note})
+				} else {
+					finish(i, StatusChanged, nil, note)
+				}
+				continue
+			}
+		}
+		if status[i] == "" {
+			finish(i, StatusUnchanged, nil, "")
+		}
+	}
+	return res
+}
+
+// Close ends every connection of the run.
+func (r *Run) Close() {
+	for _, h := range r.hosts {
+		if h.conn != nil {
+			h.conn.Close()
+		}
+	}
+}
+
+// Sessions reports command sessions per host (for benchmarks and tests).
+func (r *Run) Sessions() map[string]int {
+	out := map[string]int{}
+	for _, h := range r.hosts {
+		if h.conn != nil {
+			out[h.inv.Name] = h.conn.Sessions()
+		}
+	}
+	return out
+}
+
+// SortedTypes lists registered resource type names (for help texts).
+func SortedTypes() []string {
+	var out []string
+	for _, t := range resource.Types() {
+		out = append(out, t.Name)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,81 @@
+// Package probe batches the read-only snippets of every resource of a host
+// into one shell script, run in one session, and splits its output.
+package probe
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pinery/pinery/engine/resource"
+)
+
+// Script is a batched probe: one sh script and the boundary that frames
+// each snippet's output.
+type Script struct {
+	Text     string
+	boundary string
+	n        int
+}
+
+// New builds the script for the given snippets (in order). A fresh random
+// boundary per run means no file content on the host can forge a frame.
+func New(snippets []string) *Script {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	bound := "--pinery-" + hex.EncodeToString(b[:])
+	var sb strings.Builder
+	sb.Grow(64 + len(snippets)*96)
+	sb.WriteString("LC_ALL=C; export LC_ALL\n")
+	fmt.Fprintf(&sb, "printf '%%s\\n' '%s start'\n", bound)
+	for i, s := range snippets {
+		// Each snippet runs in a subshell with no stdin: it cannot consume
+		// the script, end it with exit, or leak variables to the next one.
+		fmt.Fprintf(&sb, "(\n%s\n) </dev/null\nprintf '\\n%s %d %%d\\n' $?\n", s, bound, i)
+	}
+	fmt.Fprintf(&sb, "printf '%%s\\n' '%s end'\n", bound)
+	return &Script{Text: sb.String(), boundary: bound, n: len(snippets)}
+}
+
+// Parse splits the script's stdout into one result per snippet. Anything
+// printed before the start marker (a login banner) is ignored; a missing
+// frame or a truncated stream is an error, never a partial result.
+func (s *Script) Parse(out []byte) ([]resource.ProbeResult, error) {
+	start := []byte(s.boundary + " start\n")
+	i := bytes.Index(out, start)
+	if i < 0 {
+		return nil, fmt.Errorf("probe output has no start marker (%d bytes received): the host's shell printed something unexpected or failed", len(out))
+	}
+	out = out[i+len(start):]
+	res := make([]resource.ProbeResult, 0, s.n)
+	marker := []byte("\n" + s.boundary + " ")
+	for k := 0; k < s.n; k++ {
+		j := bytes.Index(out, marker)
+		if j < 0 {
+			return nil, fmt.Errorf("probe output truncated after %d of %d resources", k, s.n)
+		}
+		body := out[:j]
+		rest := out[j+len(marker):]
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			return nil, fmt.Errorf("probe output truncated in the frame of resource %d", k)
+		}
+		fields := strings.Fields(string(rest[:nl]))
+		if len(fields) != 2 || fields[0] != strconv.Itoa(k) {
+			return nil, fmt.Errorf("probe output out of order at resource %d (frame %q)", k, rest[:nl])
+		}
+		rc, err := strconv.Atoi(fields[1])
+		if err != nil {
+			return nil, fmt.Errorf("probe output: bad exit status %q for resource %d", fields[1], k)
+		}
+		res = append(res, resource.ProbeResult{Stdout: body, ExitCode: rc})
+		out = rest[nl+1:]
+	}
+	if !bytes.HasPrefix(out, []byte(s.boundary+" end\n")) {
+		return nil, fmt.Errorf("probe output has no end marker: the stream was cut short")
+	}
+	return res, nil
+}

@@ -1,0 +1,208 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"al.essio.dev/pkg/shellescape"
+	"github.com/melbahja/goph"
+	"github.com/skeema/knownhosts"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/pinery/pinery/engine/resource"
+)
+
+// SSHConfig says how to reach one host.
+type SSHConfig struct {
+	Address        string
+	Port           int
+	User           string
+	IdentityFile   string // "" means ssh-agent only
+	KnownHosts     string // known_hosts file; checked strictly
+	ConnectTimeout time.Duration
+}
+
+// SSH is one connection to a host, reused for every command of a run.
+type SSH struct {
+	client   *ssh.Client
+	sudo     bool
+	sessions atomic.Int64
+}
+
+// DialSSH connects and authenticates. Host keys are checked against the
+// known_hosts file: an unknown or changed key is refused.
+func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
+	if cfg.Port == 0 {
+		cfg.Port = 22
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	addr := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
+	cfg.KnownHosts, cfg.IdentityFile = expandHome(cfg.KnownHosts), expandHome(cfg.IdentityFile)
+
+	auth, err := authMethods(cfg.IdentityFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrAuth, err)
+	}
+	if cfg.KnownHosts == "" {
+		return nil, fmt.Errorf("%w: no known_hosts file configured", ErrHostKeyUnknown)
+	}
+	kh, err := knownhosts.NewDB(cfg.KnownHosts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading known_hosts: %v", ErrHostKeyUnknown, err)
+	}
+	clientCfg := &ssh.ClientConfig{
+		User:            cfg.User,
+		Auth:            auth,
+		HostKeyCallback: kh.HostKeyCallback(),
+		// Offer the key types known_hosts has for this host first, or the
+		// server may present another type and fail as a "mismatch".
+		HostKeyAlgorithms: kh.HostKeyAlgorithms(addr),
+		Timeout:           cfg.ConnectTimeout,
+	}
+
+	d := net.Dialer{Timeout: cfg.ConnectTimeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnreachable, dialReason(err))
+	}
+	// The handshake gets the same bound: a frozen board accepts TCP in its
+	// kernel but never answers the SSH banner.
+	_ = conn.SetDeadline(time.Now().Add(cfg.ConnectTimeout))
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, clientCfg)
+	if err != nil {
+		conn.Close()
+		return nil, classifyHandshake(err, cfg)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return &SSH{client: ssh.NewClient(c, chans, reqs), sudo: cfg.User != "root"}, nil
+}
+
+// authMethods uses the identity file when given, and the agent when present.
+func authMethods(identity string) ([]ssh.AuthMethod, error) {
+	var auth []ssh.AuthMethod
+	if identity != "" {
+		a, err := goph.Key(identity, "")
+		if err != nil {
+			return nil, fmt.Errorf("identity file %s: %v", identity, err)
+		}
+		auth = append(auth, a...)
+	}
+	if goph.HasAgent() {
+		if a, err := goph.UseAgent(); err == nil {
+			auth = append(auth, a...)
+		}
+	}
+	if len(auth) == 0 {
+		return nil, errors.New("no identity_file given and no ssh-agent (SSH_AUTH_SOCK) available")
+	}
+	return auth, nil
+}
+
+func dialReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "connection timed out"
+	case strings.Contains(err.Error(), "refused"):
+		return "connection refused"
+	case strings.Contains(err.Error(), "no route"):
+		return "no route to host"
+	}
+	return err.Error()
+}
+
+func classifyHandshake(err error, cfg SSHConfig) error {
+	switch {
+	case knownhosts.IsHostKeyChanged(err):
+		return fmt.Errorf("%w: the key %s presents differs from the one in %s; if the board was re-flashed, remove its old line from that file (ssh-keygen -R %s -f %s), then trust the new key after checking it",
+			ErrHostKeyMismatch, cfg.Address, cfg.KnownHosts, cfg.Address, cfg.KnownHosts)
+	case knownhosts.IsHostUnknown(err):
+		return fmt.Errorf("%w: %s is not in %s; add its key after checking it, e.g. ssh-keyscan -p %d %s >> %s",
+			ErrHostKeyUnknown, cfg.Address, cfg.KnownHosts, cfg.Port, cfg.Address, cfg.KnownHosts)
+	case strings.Contains(err.Error(), "unable to authenticate"):
+		return fmt.Errorf("%w: user %q was refused (check identity_file, the agent and authorized_keys)", ErrAuth, cfg.User)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: SSH handshake timed out (host hung or sshd not answering)", ErrUnreachable)
+	}
+	return fmt.Errorf("%w: SSH handshake: %v", ErrUnreachable, err)
+}
+
+// Run runs cmd with sh on the host, through sudo when the login user is not
+// root. stdout and stderr are kept apart. When ctx ends, the remote process
+// is signalled and the session closed.
+func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Result, error) {
+	s.sessions.Add(1)
+	sess, err := s.client.NewSession()
+	if err != nil {
+		return resource.Result{}, fmt.Errorf("%w: opening a session: %v", ErrUnreachable, err)
+	}
+	defer sess.Close()
+	var out, errb bytes.Buffer
+	sess.Stdout, sess.Stderr = &out, &errb
+	if stdin != nil {
+		sess.Stdin = stdin
+	}
+	wrapped := "sh -c " + shellescape.Quote(cmd)
+	if s.sudo {
+		wrapped = "sudo -n " + wrapped
+	}
+	if err := sess.Start(wrapped); err != nil {
+		return resource.Result{}, fmt.Errorf("starting command: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = sess.Signal(ssh.SIGKILL)
+		sess.Close()
+		<-done
+		return resource.Result{Stdout: out.Bytes(), Stderr: errb.Bytes(), ExitCode: -1}, ctx.Err()
+	}
+	res := resource.Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	var ee *ssh.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.ExitCode = ee.ExitStatus()
+	default:
+		var me *ssh.ExitMissingError
+		if errors.As(err, &me) {
+			return res, fmt.Errorf("%w: connection lost during command", ErrUnreachable)
+		}
+		return res, err
+	}
+	return res, nil
+}
+
+// Sessions counts the command sessions opened on this connection.
+func (s *SSH) Sessions() int { return int(s.sessions.Load()) }
+
+// Close ends the connection.
+func (s *SSH) Close() error { return s.client.Close() }
+
+var _ Host = (*SSH)(nil)
+var _ Host = (*Local)(nil)
+
+// expandHome resolves a leading ~/ (used for default known_hosts paths).
+func expandHome(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return h + p[1:]
+		}
+	}
+	return p
+}
