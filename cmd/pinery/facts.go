@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/spf13/cobra"
 	"github.com/sourcegraph/conc/pool"
+	"github.com/spf13/cobra"
 
 	"github.com/pinery/pinery/engine"
 	"github.com/pinery/pinery/inventory"

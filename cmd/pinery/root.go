@@ -69,7 +69,7 @@ shows what would change (plan) and changes exactly that (apply).`,
 	pf.StringVarP(&g.limit, "limit", "l", "", "select hosts: names, groups, globs; ! excludes, & intersects (e.g. 'web,!h3')")
 	pf.BoolVar(&g.noColor, "no-color", false, "plain output without colours (also NO_COLOR=1)")
 	root.AddCommand(
-		newValidateCmd(g), newFmtCmd(g), newPlanCmd(g), newApplyCmd(g), newFactsCmd(g), newVersionCmd(g),
+		newValidateCmd(g), newFmtCmd(g), newPlanCmd(g), newApplyCmd(g), newFactsCmd(g), newVersionCmd(g), newDocsCmd(g),
 	)
 	return root
 }

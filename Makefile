@@ -1,0 +1,53 @@
+# pinery: build, test, demo. `make help` lists the targets.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+FLEET    := $(CURDIR)/.fleet
+PINERY   := bin/pinery
+INV      := -i $(FLEET)/inventory.hcl
+
+.PHONY: help build test unit e2e vet demo fleet-up fleet-down fleet-status docs fuzz clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/pinery
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PINERY) ./cmd/pinery
+
+vet: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+unit: ## unit tests only (no fleet)
+	$(GO) test -count=1 ./...
+
+test: vet build fleet-up ## unit tests and end-to-end tests on the test fleet
+	PINERY_FLEET=$(FLEET) $(GO) test -count=1 -timeout 30m ./...
+
+fleet-up: ## bring up the test fleet (real Debian boards; needs root)
+	bash .ci/install-deps.sh
+	bash .ci/fleet.sh up
+
+fleet-down: ## remove the test fleet
+	bash .ci/fleet.sh down
+
+fleet-status: ## show the test fleet
+	bash .ci/fleet.sh status
+
+demo: build fleet-up ## plan and apply the example site on the fleet, then show it converged
+	$(PINERY) plan $(INV) examples/site
+	$(PINERY) apply $(INV) --auto-approve examples/site
+	$(PINERY) plan $(INV) --detailed-exitcode examples/site
+
+docs: ## regenerate the module reference pages from the modules' schemas
+	$(GO) run ./cmd/pinery docs modules docs/modules
+
+fuzz: ## run each fuzz target for a while
+	@for t in $$($(GO) test -list 'Fuzz.*' ./... | grep ^Fuzz); do :; done
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./inventory
+	$(GO) test -run '^$$' -fuzz FuzzProbeParse -fuzztime 60s ./engine/probe
+
+clean: ## remove build output
+	rm -rf bin dist
