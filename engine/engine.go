@@ -69,9 +69,6 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 	r := &Run{opts: opts}
 	site, diags := config.Load(opts.SiteDir)
 	r.Site = site
-	if diags.HasErrors() {
-		return r, diags
-	}
 	vars, d := eval.Variables(site, opts.Inputs)
 	diags = append(diags, d...)
 	program, d := eval.Compile(site)

@@ -66,13 +66,61 @@ func (g *globals) writeDiags(diags hcl.Diagnostics, parsers ...*hclparse.Parser)
 			}
 		}
 	}
-	width := 0
-	if f, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		width, _, _ = term.GetSize(int(f.Fd()))
+	for _, d := range diags {
+		writeDiag(g.stderr, d, files, g.style())
 	}
-	w := hcl.NewDiagnosticTextWriter(g.stderr, files, uint(width), g.useColor())
-	_ = w.WriteDiagnostics(diags)
 	return diags.HasErrors()
+}
+
+// writeDiag prints one diagnostic compiler-style: "file:line:col: Error:
+// summary" (clickable in editors, greppable in CI logs), the source line
+// with the range underlined, then the detail that says how to fix it.
+func writeDiag(w io.Writer, d *hcl.Diagnostic, files map[string]*hcl.File, st plan.Style) {
+	sev, paintSev := "Error", st.Remove
+	if d.Severity == hcl.DiagWarning {
+		sev, paintSev = "Warning", st.Change
+	}
+	var b strings.Builder
+	if s := d.Subject; s != nil {
+		fmt.Fprintf(&b, "%s:%d:%d: ", s.Filename, s.Start.Line, s.Start.Column)
+	}
+	fmt.Fprintf(&b, "%s %s\n", paint(paintSev, sev+":"), paint(st.Bold, d.Summary))
+	if s := d.Subject; s != nil {
+		if f, ok := files[s.Filename]; ok && f != nil {
+			lines := strings.Split(string(f.Bytes), "\n")
+			if s.Start.Line >= 1 && s.Start.Line <= len(lines) {
+				line := strings.TrimRight(lines[s.Start.Line-1], "\r")
+				fmt.Fprintf(&b, "  %4d | %s\n", s.Start.Line, line)
+				width := 1
+				if s.End.Line == s.Start.Line && s.End.Column > s.Start.Column {
+					width = s.End.Column - s.Start.Column
+				}
+				pad := strings.Map(func(r rune) rune {
+					if r == '\t' {
+						return '\t'
+					}
+					return ' '
+				}, firstRunes(line, s.Start.Column-1))
+				fmt.Fprintf(&b, "       | %s%s\n", pad, paint(paintSev, strings.Repeat("^", width)))
+			}
+		}
+	}
+	if d.Detail != "" {
+		fmt.Fprintf(&b, "%s\n", indent(d.Detail, "  "))
+	}
+	b.WriteString("\n")
+	io.WriteString(w, b.String())
+}
+
+func firstRunes(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	r := []rune(s)
+	if n > len(r) {
+		n = len(r)
+	}
+	return string(r[:n])
 }
 
 // jsonDiag is the JSON form of a diagnostic (validate --json).

@@ -24,10 +24,8 @@ Values that depend on variables, hosts or facts are checked by plan.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			site, diags := config.Load(siteArg(args))
-			if !diags.HasErrors() {
-				_, d := eval.Compile(site)
-				diags = append(diags, d...)
-			}
+			_, d := eval.Compile(site)
+			diags = append(diags, d...)
 			if g.inventory != "" {
 				_, d := inventory.Load(g.inventory)
 				diags = append(diags, d...)

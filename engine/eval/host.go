@@ -362,8 +362,8 @@ func (p *Program) resourceOrder() ([]*config.Resource, hcl.Diagnostics) {
 				i--
 			}
 			var names []string
-			for _, c := range stack[i:] {
-				names = append(names, fmt.Sprintf("%s (%s)", c.Addr(), c.DeclRange))
+			for _, c := range append(stack[i:], r) {
+				names = append(names, fmt.Sprintf("%s (%s:%d:%d)", c.Addr(), c.DeclRange.Filename, c.DeclRange.Start.Line, c.DeclRange.Start.Column))
 			}
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
