@@ -56,6 +56,7 @@ type hostRun struct {
 	graph *eval.HostGraph
 	diffs []*resource.Diff // parallel to graph.Nodes
 	plan  *plan.HostPlan
+	dials int
 }
 
 // Load reads and checks the site and its variables. Nothing is contacted.
@@ -172,6 +173,7 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 	for _, h := range r.hosts {
 		p.Go(func() {
 			h.plan = &plan.HostPlan{Host: h.inv.Name}
+			h.dials++
 			conn, err := r.opts.Dial(ctx, h.inv)
 			if err != nil {
 				h.plan.Error = err
@@ -461,13 +463,23 @@ func (r *Run) Close() {
 	}
 }
 
-// Sessions reports command sessions per host (for benchmarks and tests).
-func (r *Run) Sessions() map[string]int {
-	out := map[string]int{}
+// HostStats is what a run cost one host.
+type HostStats struct {
+	Host        string
+	Connections int
+	Sessions    int
+}
+
+// Stats reports connections and command sessions per host, in host order
+// (for --stats, benchmarks and the "connect once, ask once" tests).
+func (r *Run) Stats() []HostStats {
+	var out []HostStats
 	for _, h := range r.hosts {
+		st := HostStats{Host: h.inv.Name, Connections: h.dials}
 		if h.conn != nil {
-			out[h.inv.Name] = h.conn.Sessions()
+			st.Sessions = h.conn.Sessions()
 		}
+		out = append(out, st)
 	}
 	return out
 }

@@ -30,6 +30,7 @@ no host is changed.`,
 				return exitError{1}
 			}
 			defer r.Close()
+			defer g.printStats(r)
 			ctx, stop := signalContext()
 			defer stop()
 			start := time.Now()

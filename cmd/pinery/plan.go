@@ -24,6 +24,7 @@ nothing.`,
 				return exitError{1}
 			}
 			defer r.Close()
+			defer g.printStats(r)
 			ctx, stop := signalContext()
 			defer stop()
 			p, diags := r.Plan(ctx)

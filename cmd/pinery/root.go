@@ -30,6 +30,7 @@ type globals struct {
 	vars        []string
 	varFiles    []string
 	parallelism int
+	stats       bool
 	noColor     bool
 	stdout      io.Writer
 	stderr      io.Writer
@@ -80,6 +81,7 @@ func addRunFlags(cmd *cobra.Command, g *globals) {
 	f.StringArrayVar(&g.vars, "var", nil, "set a variable: --var name=value (repeatable)")
 	f.StringArrayVar(&g.varFiles, "var-file", nil, "read variables from an HCL file (repeatable)")
 	f.IntVar(&g.parallelism, "parallelism", 64, "hosts handled at once")
+	f.BoolVar(&g.stats, "stats", false, "print SSH connections and command sessions per host to stderr")
 }
 
 func newVersionCmd(g *globals) *cobra.Command {

@@ -79,3 +79,13 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
+
+// printStats writes the per-host cost of a run when --stats is given.
+func (g *globals) printStats(r *engine.Run) {
+	if !g.stats {
+		return
+	}
+	for _, st := range r.Stats() {
+		fmt.Fprintf(g.stderr, "%s: %s, %s\n", st.Host, plural(st.Connections, "connection", "connections"), plural(st.Sessions, "session", "sessions"))
+	}
+}
