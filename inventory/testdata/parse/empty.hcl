@@ -1,0 +1,1 @@
+# No hosts at all.
