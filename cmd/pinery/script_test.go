@@ -47,7 +47,6 @@ func TestE2E(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup:               setupEnv(t),
 		Cmds:                scriptCmds,
-		Cmds:                scriptCmds,
 	})
 }
 
