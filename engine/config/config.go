@@ -209,6 +209,7 @@ func decodeVariable(b *hcl.Block) (*Variable, hcl.Diagnostics) {
 					Detail:   fmt.Sprintf("The default of %q does not fit its type: %v.", v.Name, err),
 					Subject:  a.Expr.Range().Ptr(),
 				})
+				v.Default = cty.DynamicVal // reported; not "missing" too
 			} else {
 				v.Default = conv
 			}

@@ -269,6 +269,8 @@ func evalLocals(site *config.Site, base map[string]cty.Value, fns map[string]fun
 				Detail:   "These locals refer to each other: " + strings.Join(append(path, l.Name), " → ") + ". Break the cycle.",
 				Subject:  l.DeclRange.Ptr(),
 			})
+			// Unknown, so that the rest of the cycle reports nothing more.
+			out[l.Name] = cty.DynamicVal
 			return
 		}
 		state[l.Name] = 1

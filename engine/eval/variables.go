@@ -114,7 +114,9 @@ func Variables(site *config.Site, in Inputs) (cty.Value, hcl.Diagnostics) {
 			})
 			continue
 		}
-		diags = append(diags, validate(v, val)...)
+		if val.IsWhollyKnown() {
+			diags = append(diags, validate(v, val)...)
+		}
 		if v.Sensitive {
 			val = val.Mark(Sensitive)
 		}

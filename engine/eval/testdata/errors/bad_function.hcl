@@ -1,0 +1,4 @@
+file "a" {
+  path    = "/a"
+  content = nosuchfunction("x") # ERROR: Call to unknown function
+}

@@ -1,0 +1,4 @@
+file "1st" { # ERROR: Invalid resource name
+  path    = "/a"
+  content = "a"
+}

@@ -1,0 +1,5 @@
+file "a" {
+  path    = "/a"
+  content = "a"
+  when    = "sometimes" # ERROR: Invalid when condition
+}

@@ -1,0 +1,3 @@
+file "x" { # ERROR: Missing required argument
+  content = "x"
+}

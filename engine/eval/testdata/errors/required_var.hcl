@@ -1,0 +1,3 @@
+variable "root" { # ERROR: No value for required variable
+  type = string
+}

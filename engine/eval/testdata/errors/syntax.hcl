@@ -1,0 +1,3 @@
+file "a" {
+  path = "/a" content = "a" # ERROR: Missing newline after argument
+}

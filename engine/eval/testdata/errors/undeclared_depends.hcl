@@ -1,0 +1,5 @@
+file "x" {
+  path       = "/x"
+  content    = "x"
+  depends_on = [service.nope] # ERROR: Reference to undeclared resource
+}

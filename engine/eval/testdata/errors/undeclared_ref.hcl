@@ -1,0 +1,4 @@
+file "x" {
+  path    = file.nope.path # ERROR: Reference to undeclared resource
+  content = "x"
+}

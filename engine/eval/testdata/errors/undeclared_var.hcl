@@ -1,0 +1,4 @@
+file "a" {
+  path    = var.nope # ERROR: Unsupported attribute
+  content = "a"
+}

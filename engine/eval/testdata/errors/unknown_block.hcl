@@ -1,0 +1,3 @@
+fiel "x" { # ERROR: Unsupported block type
+  path = "/x"
+}

@@ -1,0 +1,4 @@
+file "x" {
+  path   = "/x"
+  colour = "red" # ERROR: Unsupported argument
+}

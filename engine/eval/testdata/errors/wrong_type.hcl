@@ -1,0 +1,4 @@
+file "x" {
+  path    = "/x"
+  content = ["a"] # ERROR: Incorrect attribute value type
+}
