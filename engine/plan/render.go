@@ -36,7 +36,11 @@ func (p *Plan) WriteText(w io.Writer, st Style) error {
 			continue
 		}
 		if c.Changed() == 0 && c.Errors == 0 {
-			fmt.Fprintf(&b, "%s no changes (%d resources)\n", st.paint(st.Bold, "host "+h.Host+":"), len(h.Resources))
+			n := fmt.Sprintf("%d resources", len(h.Resources))
+			if len(h.Resources) == 1 {
+				n = "1 resource"
+			}
+			fmt.Fprintf(&b, "%s no changes (%s)\n", st.paint(st.Bold, "host "+h.Host+":"), n)
 			continue
 		}
 		fmt.Fprintf(&b, "%s\n", st.paint(st.Bold, "host "+h.Host+":"))
@@ -91,7 +95,10 @@ func writeResource(b *strings.Builder, r *ResourcePlan, st Style) {
 	for _, ch := range r.Changes {
 		old, nw := ch.Old, ch.New
 		if ch.Sensitive {
-			old, nw = sensitiveText, sensitiveText
+			if old != "" {
+				old = sensitiveText
+			}
+			nw = sensitiveText
 		}
 		switch {
 		case old == "" && nw == "":
