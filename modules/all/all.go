@@ -4,5 +4,8 @@ package all
 
 import (
 	_ "github.com/pinery/pinery/modules/directory"
+	_ "github.com/pinery/pinery/modules/exec"
 	_ "github.com/pinery/pinery/modules/file"
+	_ "github.com/pinery/pinery/modules/pkg"
+	_ "github.com/pinery/pinery/modules/service"
 )
