@@ -271,7 +271,7 @@ func (h *hostRun) probe(ctx context.Context) {
 		if _, ok := n.Impl.(resource.Refresher); ok {
 			for _, w := range n.Watch {
 				if wd := h.diffs[index[w]]; !wd.Empty() {
-					rp.Reasons = append(rp.Reasons, fmt.Sprintf("%s: %s changes", refreshVerb(n), w.Addr()))
+					rp.Reasons = append(rp.Reasons, "watches "+w.Addr()+", which changes")
 					if rp.Action == resource.NoOp {
 						rp.Action = resource.Run
 					}
@@ -433,18 +433,18 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 				}
 			}
 			if len(changed) > 0 {
-				if err := rf.Refresh(ctx, h.conn); err != nil {
+				did, err := rf.Refresh(ctx, h.conn)
+				switch {
+				case err != nil:
 					status[i] = ""
 					finish(i, StatusFailed, fmt.Errorf("%s after %s changed: %w", refreshVerb(n), strings.Join(changed, ", "), err), "")
-					continue
+				case did == "":
+					// Nothing to do after all (just started, a guard said skip).
+				case status[i] == StatusChanged:
+					emit(Event{Host: h.inv.Name, Addr: n.Addr(), Action: resource.Run, Status: StatusChanged, Note: fmt.Sprintf("%s (%s changed)", did, strings.Join(changed, ", "))})
+				default:
+					finish(i, StatusChanged, nil, fmt.Sprintf("%s (%s changed)", did, strings.Join(changed, ", ")))
 				}
-				note := fmt.Sprintf("%s (%s changed)", refreshVerb(n), strings.Join(changed, ", "))
-				if status[i] == StatusChanged {
-					emit(Event{Host: h.inv.Name, Addr: n.Addr(), Action: resource.Run, Status: StatusChanged, Note: note})
-				} else {
-					finish(i, StatusChanged, nil, note)
-				}
-				continue
 			}
 		}
 		if status[i] == "" {

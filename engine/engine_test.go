@@ -99,7 +99,7 @@ exec "on_change" {
 	if err := p.WriteText(&text, planStyle()); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"+ directory.tree", "+ file.greeting", "+hello local", "+ file.secret", "! exec.on_change (run: file.greeting changes)"} {
+	for _, want := range []string{"+ directory.tree", "+ file.greeting", "+hello local", "+ file.secret", "! exec.on_change (watches file.greeting, which changes)"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, text.String())
 		}

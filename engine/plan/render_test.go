@@ -22,7 +22,7 @@ func samplePlan() *Plan {
 				Changes: []resource.Change{{Field: "content", Old: "42 bytes", New: "43 bytes"}, {Field: "mode", Old: "0600", New: "0644"}},
 				Diff:    "--- /etc/site\n+++ /etc/site\n@@ -1 +1 @@\n-listen 80;\n+listen 8080;\n"},
 			{Addr: "file.token", Action: resource.Create, Changes: []resource.Change{{Field: "content", Old: "hunter2", New: "hunter3", Sensitive: true}}},
-			{Addr: "service.nginx", Action: resource.Run, Reasons: []string{"reload: file.site changes"}},
+			{Addr: "service.nginx", Action: resource.Run, Reasons: []string{"watches file.site, which changes"}},
 			{Addr: "package.nope", Error: errors.New("probe output malformed")},
 		}},
 		{Host: "h2", Resources: []*ResourcePlan{{Addr: "directory.www"}}},

@@ -61,9 +61,11 @@ type Resource interface {
 }
 
 // Refresher is implemented by resources that react to a watched resource's
-// change: a service restarts, an exec runs.
+// change: a service restarts, an exec runs. Refresh says what it did
+// ("restarted", "reloaded", "ran"), or "" when there was nothing to do (the
+// service was just started by this run, a guard said skip).
 type Refresher interface {
-	Refresh(ctx context.Context, h Runner) error
+	Refresh(ctx context.Context, h Runner) (string, error)
 }
 
 // Aggregator is implemented by resources whose changes are cheaper applied

@@ -263,11 +263,17 @@ func (e *Exec) Apply(ctx context.Context, h resource.Runner, d *resource.Diff) e
 
 // Refresh runs the command after a watched resource changed, subject to
 // the guards, unless it already ran in this apply.
-func (e *Exec) Refresh(ctx context.Context, h resource.Runner) error {
+func (e *Exec) Refresh(ctx context.Context, h resource.Runner) (string, error) {
 	if e.ran.Load() {
-		return nil
+		return "", nil
 	}
-	return e.run(ctx, h)
+	if err := e.run(ctx, h); err != nil {
+		return "", err
+	}
+	if !e.ran.Load() {
+		return "", nil // a guard said skip at apply time
+	}
+	return "ran", nil
 }
 
 func (e *Exec) run(ctx context.Context, h resource.Runner) error {

@@ -410,7 +410,7 @@ func TestRefresh(t *testing.T) {
 		if d := probe(t, e); !d.Empty() {
 			t.Fatalf("plan = %+v", d)
 		}
-		must(t, e.Refresh(ctx, h))
+		did(t, "ran")(e.Refresh(ctx, h))
 		if b, _ := os.ReadFile(filepath.Join(dir, "count")); string(b) != "x\n" {
 			t.Fatalf("count = %q", b)
 		}
@@ -418,7 +418,7 @@ func TestRefresh(t *testing.T) {
 	t.Run("refresh honours the guards", func(t *testing.T) {
 		dir := t.TempDir()
 		e := mustNew(t, map[string]cty.Value{"command": s("touch ran"), "cwd": s(dir), "refresh_only": cty.True, "unless": s("true")})
-		must(t, e.Refresh(ctx, h))
+		did(t, "")(e.Refresh(ctx, h))
 		if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
 			t.Fatal("ran although unless exits 0")
 		}
@@ -427,14 +427,14 @@ func TestRefresh(t *testing.T) {
 		dir := t.TempDir()
 		e := mustNew(t, map[string]cty.Value{"command": s("echo x >> count"), "cwd": s(dir)})
 		must(t, e.Apply(ctx, h, probe(t, e)))
-		must(t, e.Refresh(ctx, h))
+		did(t, "")(e.Refresh(ctx, h))
 		if b, _ := os.ReadFile(filepath.Join(dir, "count")); string(b) != "x\n" {
 			t.Fatalf("count = %q", b)
 		}
 	})
 	t.Run("refresh failure is an error", func(t *testing.T) {
 		e := mustNew(t, map[string]cty.Value{"command": s("exit 4"), "refresh_only": cty.True})
-		if err := e.Refresh(ctx, h); err == nil || !strings.Contains(err.Error(), "exit status 4") {
+		if _, err := e.Refresh(ctx, h); err == nil || !strings.Contains(err.Error(), "exit status 4") {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -444,5 +444,16 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// did checks what a Refresh reports having done.
+func did(t *testing.T, want string) func(string, error) {
+	return func(got string, err error) {
+		t.Helper()
+		must(t, err)
+		if got != want {
+			t.Errorf("Refresh did %q, want %q", got, want)
+		}
 	}
 }

@@ -383,19 +383,22 @@ func (s *Service) Apply(ctx context.Context, h resource.Runner, d *resource.Diff
 }
 
 // Refresh restarts (or reloads) the unit after a watched resource changed.
-func (s *Service) Refresh(ctx context.Context, h resource.Runner) error {
+func (s *Service) Refresh(ctx context.Context, h resource.Runner) (string, error) {
 	if s.state == "stopped" || s.started.Load() {
-		return nil
+		return "", nil
 	}
-	verb := "restart"
+	verb, done := "restart", "restarted"
 	if s.reload {
-		verb = "reload-or-restart"
+		verb, done = "reload-or-restart", "reloaded"
 	}
 	if s.state == "unmanaged" {
 		verb = "try-" + verb
 	}
 	script := prelude(s.unit) + withJournal("systemctl "+verb+" -- \"$u\"")
-	return s.run(ctx, h, script, verb)
+	if err := s.run(ctx, h, script, verb); err != nil {
+		return "", err
+	}
+	return done, nil
 }
 
 func (s *Service) run(ctx context.Context, h resource.Runner, script, what string) error {

@@ -295,10 +295,10 @@ func TestRoundTripFake(t *testing.T) {
 	})
 	t.Run("refresh restarts, reloads, or leaves alone", func(t *testing.T) {
 		f.set(t, u, true, "active")
-		must(t, mustNew(t, map[string]cty.Value{"name": s("nginx")}).Refresh(ctx, h))
-		must(t, mustNew(t, map[string]cty.Value{"name": s("nginx"), "reload": cty.True}).Refresh(ctx, h))
-		must(t, mustNew(t, map[string]cty.Value{"name": s("nginx"), "state": s("stopped")}).Refresh(ctx, h))
-		must(t, mustNew(t, map[string]cty.Value{"name": s("nginx"), "state": s("unmanaged")}).Refresh(ctx, h))
+		did(t, "restarted")(mustNew(t, map[string]cty.Value{"name": s("nginx")}).Refresh(ctx, h))
+		did(t, "reloaded")(mustNew(t, map[string]cty.Value{"name": s("nginx"), "reload": cty.True}).Refresh(ctx, h))
+		did(t, "")(mustNew(t, map[string]cty.Value{"name": s("nginx"), "state": s("stopped")}).Refresh(ctx, h))
+		did(t, "restarted")(mustNew(t, map[string]cty.Value{"name": s("nginx"), "state": s("unmanaged")}).Refresh(ctx, h))
 		want := []string{"restart -- nginx.service", "reload-or-restart -- nginx.service", "try-restart -- nginx.service"}
 		if got := f.calls(t); !reflect.DeepEqual(got, want) {
 			t.Errorf("calls = %q, want %q", got, want)
@@ -306,7 +306,7 @@ func TestRoundTripFake(t *testing.T) {
 	})
 	t.Run("refresh after a unit file change reloads systemd", func(t *testing.T) {
 		f.set(t, u, true, "pending")
-		must(t, mustNew(t, map[string]cty.Value{"name": s("nginx")}).Refresh(ctx, h))
+		did(t, "restarted")(mustNew(t, map[string]cty.Value{"name": s("nginx")}).Refresh(ctx, h))
 		if got := f.calls(t); !reflect.DeepEqual(got, []string{"daemon-reload", "restart -- nginx.service"}) {
 			t.Errorf("calls = %q", got)
 		}
@@ -315,7 +315,7 @@ func TestRoundTripFake(t *testing.T) {
 		f.set(t, u, false, "active")
 		r := mustNew(t, map[string]cty.Value{"name": s("nginx")})
 		converge(t, r)
-		must(t, r.Refresh(ctx, h))
+		did(t, "")(r.Refresh(ctx, h))
 		if got := f.calls(t); !reflect.DeepEqual(got, []string{"start -- nginx.service"}) {
 			t.Errorf("calls = %q", got)
 		}
@@ -323,7 +323,7 @@ func TestRoundTripFake(t *testing.T) {
 	t.Run("failed refresh shows the journal", func(t *testing.T) {
 		f.set(t, u, true, "failstart")
 		defer f.set(t, u, false, "failstart")
-		err := mustNew(t, map[string]cty.Value{"name": s("nginx")}).Refresh(ctx, h)
+		_, err := mustNew(t, map[string]cty.Value{"name": s("nginx")}).Refresh(ctx, h)
 		if err == nil || !strings.Contains(err.Error(), "restart failed") || !strings.Contains(err.Error(), "servr") {
 			t.Fatalf("got %v", err)
 		}
@@ -335,5 +335,16 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// did checks what a Refresh reports having done.
+func did(t *testing.T, want string) func(string, error) {
+	return func(got string, err error) {
+		t.Helper()
+		must(t, err)
+		if got != want {
+			t.Errorf("Refresh did %q, want %q", got, want)
+		}
 	}
 }
