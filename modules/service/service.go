@@ -307,6 +307,8 @@ func (s *Service) Plan(out resource.ProbeResult) (*resource.Diff, error) {
 const (
 	markNotFound = "::pinery-unit-not-found::"
 	markJournal  = "::pinery-journal::"
+	// markWasActive: the unit was already running when apply came to start it.
+	markWasActive = "::pinery-was-active::"
 )
 
 // prelude reloads systemd when the unit's files changed on disk or the
@@ -315,8 +317,8 @@ const (
 func prelude(unit string) string {
 	q := shellescape.Quote(unit)
 	return "u=" + q + "\n" +
-		"s=$(systemctl show -p LoadState -p NeedDaemonReload -- \"$u\") || exit\n" +
-		"case $s in *NeedDaemonReload=yes*|*LoadState=not-found*) systemctl daemon-reload || exit; s=$(systemctl show -p LoadState -- \"$u\") || exit;; esac\n" +
+		"s=$(systemctl show -p LoadState -p NeedDaemonReload -p ActiveState -- \"$u\") || exit\n" +
+		"case $s in *NeedDaemonReload=yes*|*LoadState=not-found*) systemctl daemon-reload || exit; s=$(systemctl show -p LoadState -p ActiveState -- \"$u\") || exit;; esac\n" +
 		"case $s in *LoadState=not-found*) echo '" + markNotFound + "'; exit 1;; esac\n"
 }
 
@@ -369,14 +371,19 @@ func (s *Service) Apply(ctx context.Context, h resource.Runner, d *resource.Diff
 	}
 	script := prelude(s.unit)
 	if starts {
-		script += withJournal(cmd)
+		// The unit may have been started since the probe (a package's
+		// postinst starts its daemon): then this start is a no-op, the unit
+		// runs with whatever configuration it had, and a watch refresh is
+		// still owed.
+		script += "case $s in *ActiveState=active*) echo '" + markWasActive + "';; esac\n" + withJournal(cmd)
 	} else {
 		script += cmd + "\n"
 	}
-	if err := s.run(ctx, h, script, what); err != nil {
+	out, err := s.runOut(ctx, h, script, what)
+	if err != nil {
 		return err
 	}
-	if starts {
+	if starts && !strings.Contains(out, markWasActive) {
 		s.started.Store(true)
 	}
 	return nil
@@ -402,16 +409,22 @@ func (s *Service) Refresh(ctx context.Context, h resource.Runner) (string, error
 }
 
 func (s *Service) run(ctx context.Context, h resource.Runner, script, what string) error {
+	_, err := s.runOut(ctx, h, script, what)
+	return err
+}
+
+// runOut runs an apply script and returns its stdout when it succeeded.
+func (s *Service) runOut(ctx context.Context, h resource.Runner, script, what string) (string, error) {
 	res, err := h.Run(ctx, script, nil)
 	if err != nil {
-		return fmt.Errorf("service %s: %s: %w", s.unit, what, err)
+		return "", fmt.Errorf("service %s: %s: %w", s.unit, what, err)
 	}
 	if res.ExitCode == 0 {
-		return nil
+		return string(res.Stdout), nil
 	}
 	out := string(res.Stdout)
 	if strings.Contains(out, markNotFound) {
-		return fmt.Errorf("service %s: unit not found: no installed package or unit file provides it (check the name, and that what installs it is applied first)", s.unit)
+		return "", fmt.Errorf("service %s: unit not found: no installed package or unit file provides it (check the name, and that what installs it is applied first)", s.unit)
 	}
 	journal := ""
 	if i := strings.Index(out, markJournal+"\n"); i >= 0 {
@@ -424,7 +437,7 @@ func (s *Service) run(ctx context.Context, h resource.Runner, script, what strin
 	if journal != "" {
 		err = fmt.Errorf("%w\nlast log lines (journalctl -u %s -n 20):\n%s", err, s.unit, indent(journal))
 	}
-	return err
+	return "", err
 }
 
 func indent(s string) string {
