@@ -320,6 +320,24 @@ func TestRoundTripFake(t *testing.T) {
 			t.Errorf("calls = %q", got)
 		}
 	})
+	t.Run("a unit started since the probe still gets its refresh", func(t *testing.T) {
+		// The probe saw it stopped; then its package's postinst started it
+		// with the old configuration before pinery came to start it.
+		f.set(t, u, false, "active")
+		r := mustNew(t, map[string]cty.Value{"name": s("nginx")})
+		d, err := probe(t, r)
+		if err != nil || d.Empty() {
+			t.Fatalf("plan: %+v %v", d, err)
+		}
+		f.set(t, u, true, "active")
+		if err := r.Apply(ctx, h, d); err != nil {
+			t.Fatal(err)
+		}
+		did(t, "restarted")(r.Refresh(ctx, h))
+		if got := f.calls(t); !reflect.DeepEqual(got, []string{"start -- nginx.service", "restart -- nginx.service"}) {
+			t.Errorf("calls = %q", got)
+		}
+	})
 	t.Run("failed refresh shows the journal", func(t *testing.T) {
 		f.set(t, u, true, "failstart")
 		defer f.set(t, u, false, "failstart")
