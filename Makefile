@@ -23,8 +23,11 @@ vet: ## gofmt and go vet
 unit: ## unit tests only (no fleet)
 	$(GO) test -count=1 ./...
 
+# The fleet is shared by the e2e tests and the benchmark: both hold its lock.
+FLEET_LOCK := /run/pinery-fleet.lock
+
 test: vet build fleet-up ## unit tests and end-to-end tests on the test fleet
-	PINERY_FLEET=$(FLEET) $(GO) test -count=1 -timeout 30m ./...
+	flock $(FLEET_LOCK) env PINERY_FLEET=$(FLEET) PINERY_E2E=1 $(GO) test -count=1 -timeout 30m ./...
 
 fleet-up: ## bring up the test fleet (real Debian boards; needs root)
 	bash .ci/install-deps.sh
