@@ -230,3 +230,61 @@ func writeKey(t *testing.T) string {
 	}
 	return p
 }
+
+// for_each and count repeat a resource; instances are addressed by key and
+// other resources can refer to them.
+func TestRepetition(t *testing.T) {
+	target := t.TempDir()
+	site := writeSite(t, map[string]string{"main.hcl": `
+variable "root" { type = string }
+variable "sites" {
+  type    = map(number)
+  default = { blog = 8081, wiki = 8082 }
+}
+file "conf" {
+  for_each = var.sites
+  path     = "${var.root}/${each.key}.conf"
+  content  = "listen ${each.value};\n"
+}
+file "part" {
+  count   = 2
+  path    = "${var.root}/part${count.index}"
+  content = "part ${count.index}\n"
+}
+file "index" {
+  path    = "${var.root}/index"
+  content = join(",", [for k, f in file.conf : f.path], [file.part[1].path])
+}
+file "arm_only" {
+  when    = host.name == "not-this-host"
+  path    = "${var.root}/arm"
+  content = "x"
+}
+`})
+	r := localRun(t, site, map[string]string{"root": target})
+	p, diags := r.Plan(context.Background())
+	if diags.HasErrors() || p.HasErrors() {
+		t.Fatalf("plan: %v", diags)
+	}
+	var addrs []string
+	for _, rp := range p.Hosts[0].Resources {
+		addrs = append(addrs, rp.Addr)
+	}
+	want := `file.conf["blog"] file.conf["wiki"] file.part[0] file.part[1] file.index`
+	if strings.Join(addrs, " ") != want {
+		t.Fatalf("instances %q, want %q", strings.Join(addrs, " "), want)
+	}
+	if res := r.Apply(context.Background(), nil); res[0].Failed != 0 {
+		t.Fatalf("apply: %+v", res)
+	}
+	b, _ := os.ReadFile(filepath.Join(target, "index"))
+	if string(b) != target+"/blog.conf,"+target+"/wiki.conf,"+target+"/part1" {
+		t.Errorf("index = %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(target, "wiki.conf")); string(b) != "listen 8082;\n" {
+		t.Errorf("wiki.conf = %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(target, "arm")); err == nil {
+		t.Error("a resource excluded by when was applied")
+	}
+}

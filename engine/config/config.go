@@ -68,6 +68,8 @@ type Resource struct {
 	DependsOn []Reference
 	Watch     []Reference
 	When      hcl.Expression // nil when absent
+	ForEach   hcl.Expression // nil when absent
+	Count     hcl.Expression // nil when absent
 	Body      hcl.Body
 	Spec      hcldec.ObjectSpec
 	BaseDir   string
@@ -78,11 +80,23 @@ type Resource struct {
 func (r *Resource) Addr() string { return r.Type.Name + "." + r.Name }
 
 var metaSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "depends_on"}, {Name: "watch"}, {Name: "when"},
+	{Name: "depends_on"}, {Name: "watch"}, {Name: "when"}, {Name: "for_each"}, {Name: "count"},
 }}
 
 // MetaArguments are the attribute names the engine owns in every resource.
-var MetaArguments = []string{"depends_on", "watch", "when"}
+var MetaArguments = []string{"depends_on", "watch", "when", "for_each", "count"}
+
+// MetaExprs are the meta-argument expressions that are evaluated (their
+// references count as dependencies).
+func (r *Resource) MetaExprs() []hcl.Expression {
+	var out []hcl.Expression
+	for _, e := range []hcl.Expression{r.When, r.ForEach, r.Count} {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
 
 // Load parses every .hcl file of dir (not recursing) in name order.
 func Load(dir string) (*Site, hcl.Diagnostics) {
@@ -289,6 +303,20 @@ func decodeResource(t *resource.Type, b *hcl.Block, baseDir string) (*Resource, 
 	}
 	if a, ok := meta.Attributes["when"]; ok {
 		r.When = a.Expr
+	}
+	if a, ok := meta.Attributes["for_each"]; ok {
+		r.ForEach = a.Expr
+	}
+	if a, ok := meta.Attributes["count"]; ok {
+		r.Count = a.Expr
+		if r.ForEach != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Both for_each and count",
+				Detail:   "A resource repeats by for_each or by count, not both. Keep one of them.",
+				Subject:  a.NameRange.Ptr(),
+			})
+		}
 	}
 	return r, diags
 }

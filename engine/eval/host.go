@@ -28,6 +28,7 @@ type Scope struct {
 // Node is one resource instance of one host.
 type Node struct {
 	Res    *config.Resource
+	Key    string // instance key for for_each/count: `["a"]`, `[0]`
 	Config resource.Config
 	Impl   resource.Resource
 	Value  cty.Value // decoded fields, for references from other resources
@@ -35,8 +36,8 @@ type Node struct {
 	Watch  []*Node   // a change in any of these refreshes this one
 }
 
-// Addr is the node's resource address.
-func (n *Node) Addr() string { return n.Res.Addr() }
+// Addr is the instance's address: file.motd, file.conf["a"], file.x[0].
+func (n *Node) Addr() string { return n.Res.Addr() + n.Key }
 
 // HostGraph is a host's resources in an order that respects dependencies.
 type HostGraph struct {
@@ -75,8 +76,8 @@ func siteTraversals(site *config.Site) []hcl.Traversal {
 	}
 	for _, r := range site.Resources {
 		out = append(out, hcldec.Variables(r.Body, r.Spec)...)
-		if r.When != nil {
-			out = append(out, r.When.Variables()...)
+		for _, e := range r.MetaExprs() {
+			out = append(out, e.Variables()...)
 		}
 	}
 	return out
@@ -105,7 +106,14 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 		return nil, diags
 	}
 
-	byAddr := map[string]*Node{}
+	// done holds each evaluated resource's instances and the value other
+	// expressions see: an object, a map of objects (for_each) or a tuple
+	// of objects (count).
+	type evaluated struct {
+		nodes []*Node
+		value cty.Value
+	}
+	done := map[string]*evaluated{}
 	excluded := map[string]bool{}
 	g := &HostGraph{}
 	for _, r := range p.order {
@@ -117,7 +125,7 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 		missing := false
 		objs := map[string]map[string]cty.Value{}
 		for _, ref := range refs {
-			n, ok := byAddr[ref.addr]
+			e, ok := done[ref.addr]
 			if !ok {
 				if excluded[ref.addr] {
 					diags = append(diags, &hcl.Diagnostic{
@@ -134,7 +142,7 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 			if objs[typ] == nil {
 				objs[typ] = map[string]cty.Value{}
 			}
-			objs[typ][name] = n.Value
+			objs[typ][name] = e.value
 		}
 		if missing {
 			continue
@@ -159,22 +167,149 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 			}
 		}
 
-		n, d := decodeNode(r, ctx)
+		insts, d := expand(r, ctx)
 		diags = append(diags, d...)
-		if n == nil {
+		if d.HasErrors() {
 			continue
 		}
-		for _, ref := range refs {
-			dep := byAddr[ref.addr]
-			n.Deps = appendUnique(n.Deps, dep)
-			if ref.watch {
-				n.Watch = appendUnique(n.Watch, dep)
+		e := &evaluated{}
+		values := map[string]cty.Value{}
+		var tuple []cty.Value
+		for _, in := range insts {
+			ictx := ctx
+			if in.key != "" {
+				ictx = ctx.NewChild()
+				ictx.Variables = in.vars
 			}
+			n, d := decodeNode(r, ictx, in.key)
+			diags = append(diags, d...)
+			if n == nil {
+				continue
+			}
+			for _, ref := range refs {
+				for _, dep := range done[ref.addr].nodes {
+					n.Deps = appendUnique(n.Deps, dep)
+					if ref.watch {
+						n.Watch = appendUnique(n.Watch, dep)
+					}
+				}
+			}
+			e.nodes = append(e.nodes, n)
+			g.Nodes = append(g.Nodes, n)
+			values[in.name] = n.Value
+			tuple = append(tuple, n.Value)
 		}
-		byAddr[r.Addr()] = n
-		g.Nodes = append(g.Nodes, n)
+		switch {
+		case r.ForEach != nil:
+			e.value = cty.ObjectVal(values)
+		case r.Count != nil:
+			e.value = cty.EmptyTupleVal
+			if len(tuple) > 0 {
+				e.value = cty.TupleVal(tuple)
+			}
+		case len(e.nodes) == 1:
+			e.value = e.nodes[0].Value
+		default:
+			continue // its own error was reported
+		}
+		done[r.Addr()] = e
 	}
 	return g, diags
+}
+
+// instance is one repetition of a resource block.
+type instance struct {
+	key  string               // address suffix: `["a"]`, `[0]`, or "" when not repeated
+	name string               // key in the for_each map (or the count index)
+	vars map[string]cty.Value // each / count for its expressions
+}
+
+// expand evaluates for_each or count into instances.
+func expand(r *config.Resource, ctx *hcl.EvalContext) ([]instance, hcl.Diagnostics) {
+	switch {
+	case r.ForEach != nil:
+		v, diags := r.ForEach.Value(ctx)
+		if diags.HasErrors() {
+			return nil, diags
+		}
+		v, _ = v.Unmark()
+		bad := func(why string) hcl.Diagnostics {
+			return append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid for_each value",
+				Detail:   why + " Give a map, or a set of strings (toset([...])).",
+				Subject:  r.ForEach.Range().Ptr(),
+			})
+		}
+		if v.IsNull() || !v.IsWhollyKnown() {
+			return nil, bad("for_each is null or not known before apply.")
+		}
+		ty := v.Type()
+		var out []instance
+		switch {
+		case ty.IsMapType() || ty.IsObjectType():
+			for it := v.ElementIterator(); it.Next(); {
+				k, val := it.Element()
+				out = append(out, eachInstance(k.AsString(), val))
+			}
+		case ty.IsSetType() && ty.ElementType() == cty.String:
+			for it := v.ElementIterator(); it.Next(); {
+				_, val := it.Element()
+				val, _ = val.Unmark()
+				if val.IsNull() {
+					return nil, bad("for_each has a null element.")
+				}
+				out = append(out, eachInstance(val.AsString(), val))
+			}
+		default:
+			return nil, bad(fmt.Sprintf("for_each is a %s.", ty.FriendlyName()))
+		}
+		return out, diags
+	case r.Count != nil:
+		v, diags := r.Count.Value(ctx)
+		if diags.HasErrors() {
+			return nil, diags
+		}
+		v, _ = v.Unmark()
+		n, err := convert.Convert(v, cty.Number)
+		var count int
+		if err == nil && !n.IsNull() && n.IsKnown() {
+			bf := n.AsBigFloat()
+			if i, acc := bf.Int64(); acc == 0 && i >= 0 && i <= 100000 {
+				count = int(i)
+			} else {
+				err = fmt.Errorf("not a whole number from 0 to 100000")
+			}
+		} else if err == nil {
+			err = fmt.Errorf("null or not known before apply")
+		}
+		if err != nil {
+			return nil, append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid count value",
+				Detail:   fmt.Sprintf("count must be a whole number from 0 to 100000 (%v).", err),
+				Subject:  r.Count.Range().Ptr(),
+			})
+		}
+		out := make([]instance, count)
+		for i := range out {
+			out[i] = instance{
+				key:  fmt.Sprintf("[%d]", i),
+				name: fmt.Sprint(i),
+				vars: map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(int64(i))})},
+			}
+		}
+		return out, diags
+	}
+	return []instance{{}}, nil
+}
+
+func eachInstance(key string, val cty.Value) instance {
+	return instance{
+		key:  fmt.Sprintf("[%q]", key),
+		name: key,
+		vars: map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(key), "value": val})},
+	}
 }
 
 func hostName(s Scope) string {
@@ -193,7 +328,7 @@ func appendUnique(ns []*Node, n *Node) []*Node {
 	return append(ns, n)
 }
 
-func decodeNode(r *config.Resource, ctx *hcl.EvalContext) (*Node, hcl.Diagnostics) {
+func decodeNode(r *config.Resource, ctx *hcl.EvalContext, key string) (*Node, hcl.Diagnostics) {
 	obj, diags := hcldec.Decode(r.Body, r.Spec, ctx)
 	if diags.HasErrors() {
 		return nil, diags
@@ -235,7 +370,7 @@ func decodeNode(r *config.Resource, ctx *hcl.EvalContext) (*Node, hcl.Diagnostic
 			Subject:  rng.Ptr(),
 		})
 	}
-	return &Node{Res: r, Config: cfg, Impl: impl, Value: cty.ObjectVal(vals)}, diags
+	return &Node{Res: r, Key: key, Config: cfg, Impl: impl, Value: cty.ObjectVal(vals)}, diags
 }
 
 // attrRange finds the source range of a field's attribute, falling back to
@@ -326,8 +461,8 @@ func resourceRefs(r *config.Resource) []ref {
 		add(ref{addr: w.Addr, rng: w.Range, watch: true})
 	}
 	trs := hcldec.Variables(r.Body, r.Spec)
-	if r.When != nil {
-		trs = append(trs, r.When.Variables()...)
+	for _, e := range r.MetaExprs() {
+		trs = append(trs, e.Variables()...)
 	}
 	for _, tr := range trs {
 		if _, ok := resource.Lookup(tr.RootName()); !ok || len(tr) < 2 {

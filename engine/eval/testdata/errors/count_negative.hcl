@@ -1,0 +1,5 @@
+file "a" {
+  count   = -1 # ERROR: Invalid count value
+  path    = "/a"
+  content = "a"
+}
