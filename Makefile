@@ -55,3 +55,25 @@ fuzz: ## run each fuzz target for a while
 
 clean: ## remove build output
 	rm -rf bin dist
+
+# Benchmark (bench/, docs/performance.md): pinery side by side with the OpenSSH floor, Ansible,
+# pyinfra and salt-ssh on the same hosts, in one run. Long; needs root. Never part of `make test`.
+# The fleet is resized to 24 hosts under the usage lock and left in its default shape afterwards.
+BENCH       := python3 bench/bench.py
+BENCH_FLEET := FLEET_AMD64=23 FLEET_ARM64=1
+.PHONY: bench bench-quick bench-sim bench-report
+bench: build ## full benchmark (hours): 24-host fleet + 200/500 simulated hosts, all peers; rewrites docs/performance.md
+	bash .ci/install-deps.sh
+	$(BENCH) setup
+	flock $(FLEET_LOCK) sh -c '$(BENCH_FLEET) bash .ci/fleet.sh up && $(BENCH) run $(BENCH_ARGS); rc=$$?; bash .ci/fleet.sh up; exit $$rc'
+	$(BENCH) report
+
+bench-quick: build ## quick benchmark for development: current fleet and 50 simulated hosts, pinery + floor, 3 runs
+	flock $(FLEET_LOCK) $(BENCH) run --tools pinery,floor --runs 3 --sim 50 --out bench/results/tmp/quick.json
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./bench ./engine/...
+
+bench-sim: build ## W4 only (simulated hosts on loopback, no fleet): pinery, floor and the peers
+	$(BENCH) run --workloads W4 $(BENCH_ARGS)
+
+bench-report: ## regenerate docs/performance.md from bench/results/*.json
+	$(BENCH) report
