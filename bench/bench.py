@@ -436,7 +436,7 @@ def gen_salt(d, hosts, res):
             sls.append(f"{r['id']}:\n  file.directory:\n    - name: \"{path}\"\n    - mode: \"{r['mode']}\"\n")
         elif r["t"] == "file":
             sls.append(f"{r['id']}:\n  file.managed:\n    - name: \"{path}\"\n    - contents: {yaml_str(r['content'])}\n"
-                       f"    - contents_newline: False\n    - mode: \"{r['mode']}\"\n")
+                       f"    - mode: \"{r['mode']}\"\n")
         elif r["t"] == "tmpl":
             sls.append(f"{r['id']}:\n  file.managed:\n    - name: \"{path}\"\n    - source: salt://app.conf.j2\n"
                        f"    - template: jinja\n    - mode: \"{r['mode']}\"\n    - context:\n"
@@ -882,11 +882,11 @@ def run_workloads(args, tools, hosts, res, wls, d, logdir, results, host_desc):
     drel = drift_file(res)
     try:
         for tool in tools:
-            cap = args.runs if tool.max_runs is None else min(args.runs, tool.max_runs)
+            cap = args.max_runs.get(tool.name, args.runs)
             if "W4" in wls:
                 runs = []
                 # converge first (untimed), so that every timed run is a no-op
-                if tool.name != "floor":
+                if tool.name != "floor" and not args.no_converge:
                     measure(tool, "W4-converge", tool.apply(d, hosts), counters, False, logdir)
                 for i in range(cap):
                     if tool.name == "floor":
@@ -904,7 +904,7 @@ def run_workloads(args, tools, hosts, res, wls, d, logdir, results, host_desc):
                     probs = verify(hosts, res)
                     record(results, "W2", tool, runs, host_desc, res, args, problems=probs)
             if "W1" in wls:
-                if "W2" not in wls and tool.name != "floor":
+                if "W2" not in wls and tool.name != "floor" and not args.no_converge:
                     measure(tool, "W1-converge", tool.apply(d, hosts), counters, False, logdir)
                 runs = []
                 for i in range(cap):
@@ -986,7 +986,14 @@ def machine_info():
             "os": osr.get("PRETTY_NAME", "?")}
 
 
+def converge_with_pinery(d, hosts, logdir):
+    if Pinery().available():
+        r = run_timed(Pinery().apply(d, hosts)[0], logfile=os.path.join(logdir, "converge-pinery.log"))
+        log(f"converged with pinery (untimed, {r['wall']} s, rc {r['rc']})")
+
+
 def cmd_run(args):
+    args.max_runs = {k: int(v) for k, v in (x.split("=") for x in args.max_runs.split(",") if x)}
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     wls = set(args.workloads.split(","))
@@ -1031,6 +1038,8 @@ def cmd_run(args):
         log(f"fleet: {len(hosts)} hosts {arch}, {len(res)} resources each; workloads {sorted(fleet_wls)}")
         fleet_sshd_debug(hosts, True)
         try:
+            if args.no_converge and "W2" not in fleet_wls:
+                converge_with_pinery(d, hosts, logdir)
             run_workloads(args, tools, hosts, res, fleet_wls, d, logdir, results, desc)
             if not args.keep:
                 cleanup(hosts)
@@ -1045,6 +1054,8 @@ def cmd_run(args):
                 d = os.path.join(WORK, f"sim{n}")
                 generate(d, hosts, res)
                 desc = {"kind": "sim", "count": n, "by_kind": {"sim": n}}
+                if args.no_converge:
+                    converge_with_pinery(d, hosts, logdir)
                 for t in tools:
                     if t.name in args.skip_w4.split(","):
                         continue
@@ -1106,6 +1117,9 @@ def main():
     r.add_argument("--skip-w4", default="", help="tools to leave out of W4 (too slow at that size)")
     r.add_argument("--out", default="")
     r.add_argument("--keep", action="store_true", help="leave the managed files on the fleet")
+    r.add_argument("--max-runs", default="", help="per-tool run caps for slow peers: ansible=1,salt-ssh=3")
+    r.add_argument("--no-converge", action="store_true",
+                   help="W1/W4: converge once with pinery only (every tool writes the same bytes), not with each tool")
     s = sub.add_parser("sim")
     s.add_argument("action", choices=["up", "down"])
     s.add_argument("n", type=int, nargs="?", default=16)
