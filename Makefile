@@ -65,11 +65,11 @@ BENCH_FLEET := FLEET_AMD64=23 FLEET_ARM64=1
 bench: build ## full benchmark (hours): 24-host fleet + 200/500 simulated hosts, all peers; rewrites docs/performance.md
 	bash .ci/install-deps.sh
 	$(BENCH) setup
-	flock $(FLEET_LOCK) sh -c '$(BENCH_FLEET) bash .ci/fleet.sh up && $(BENCH) run $(BENCH_ARGS); rc=$$?; bash .ci/fleet.sh up; exit $$rc'
+	flock -o $(FLEET_LOCK) sh -c '$(BENCH_FLEET) bash .ci/fleet.sh up && $(BENCH) run $(BENCH_ARGS); rc=$$?; bash .ci/fleet.sh up; exit $$rc'
 	$(BENCH) report
 
 bench-quick: build ## quick benchmark for development: current fleet and 50 simulated hosts, pinery + floor, 3 runs
-	flock $(FLEET_LOCK) $(BENCH) run --tools pinery,floor --runs 3 --sim 50 --out bench/results/tmp/quick.json
+	flock -o $(FLEET_LOCK) $(BENCH) run --tools pinery,floor --runs 3 --sim 50 --out bench/results/tmp/quick.json
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./bench ./engine/...
 
 bench-sim: build ## W4 only (simulated hosts on loopback, no fleet): pinery, floor and the peers

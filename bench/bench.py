@@ -886,7 +886,7 @@ def run_workloads(args, tools, hosts, res, wls, d, logdir, results, host_desc):
             if "W4" in wls:
                 runs = []
                 # converge first (untimed), so that every timed run is a no-op
-                if tool.name != "floor" and not args.no_converge:
+                if tool.name != "floor" and (not args.no_converge or tool.name in args.converge):
                     measure(tool, "W4-converge", tool.apply(d, hosts), counters, False, logdir)
                 for i in range(cap):
                     if tool.name == "floor":
@@ -904,7 +904,7 @@ def run_workloads(args, tools, hosts, res, wls, d, logdir, results, host_desc):
                     probs = verify(hosts, res)
                     record(results, "W2", tool, runs, host_desc, res, args, problems=probs)
             if "W1" in wls:
-                if "W2" not in wls and tool.name != "floor" and not args.no_converge:
+                if "W2" not in wls and tool.name != "floor" and (not args.no_converge or tool.name in args.converge):
                     measure(tool, "W1-converge", tool.apply(d, hosts), counters, False, logdir)
                 runs = []
                 for i in range(cap):
@@ -993,6 +993,7 @@ def converge_with_pinery(d, hosts, logdir):
 
 
 def cmd_run(args):
+    args.converge = set(args.converge.split(","))
     args.max_runs = {k: int(v) for k, v in (x.split("=") for x in args.max_runs.split(",") if x)}
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -1120,6 +1121,9 @@ def main():
     r.add_argument("--max-runs", default="", help="per-tool run caps for slow peers: ansible=1,salt-ssh=3")
     r.add_argument("--no-converge", action="store_true",
                    help="W1/W4: converge once with pinery only (every tool writes the same bytes), not with each tool")
+    r.add_argument("--converge", default="salt-ssh",
+                   help="with --no-converge, tools that still get their own untimed first run (salt-ssh: its first "
+                        "contact deploys the salt thin tarball to the host)")
     s = sub.add_parser("sim")
     s.add_argument("action", choices=["up", "down"])
     s.add_argument("n", type=int, nargs="?", default=16)
