@@ -54,7 +54,7 @@ TIME = "/usr/bin/time"
 PARALLELISM = 64  # pinery's default, also used for the floor
 
 PKGS = ["openssh-server", "python3", "sudo", "dbus", "systemd-sysv"]  # present in the fleet's base
-SVCS = ["ssh", "apt-daily.timer", "dpkg-db-backup.timer"]  # running and enabled in the base
+SVCS = ["ssh", "dpkg-db-backup.timer", "e2scrub_all.timer"]  # running and enabled in the base
 
 SSH_BASE = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
             "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=/dev/null",
@@ -333,8 +333,11 @@ def gen_ansible(d, hosts, res):
                          f"        name: \"{{{{ inventory_hostname }}}}\"\n        port: {TMPL_VARS['port']}\n"
                          f"        workers: {json.dumps(TMPL_VARS['workers'])}\n")
         elif r["t"] == "pkg":
-            tasks.append(f"    - name: {r['id']}\n      ansible.builtin.apt:\n        name: {r['name']}\n"
-                         f"        state: present\n")
+            # ansible.builtin.apt needs python3-apt on the target, which the fleet's base (like a
+            # minimal Debian) lacks, and cannot install it without apt lists: dpkg_selections is
+            # the declarative check that works there (one module run per package, as apt).
+            tasks.append(f"    - name: {r['id']}\n      ansible.builtin.dpkg_selections:\n        name: {r['name']}\n"
+                         f"        selection: install\n")
         elif r["t"] == "svc":
             tasks.append(f"    - name: {r['id']}\n      ansible.builtin.systemd_service:\n        name: {r['name']}\n"
                          f"        state: started\n        enabled: true\n")
@@ -500,7 +503,7 @@ class Counters:
             text = sim_logs_since(m["sim"])
         else:
             time.sleep(1.0)  # let journald catch up
-            text = fleet_journal(self.hosts, m["t"] - 0.5, time.time())
+            text = fleet_journal(self.hosts, m["t"], time.time())
         conns = len(re.findall(r"Accepted publickey for", text))
         sess = len(re.findall(r"server_input_channel_open: ctype session", text))
         n = len(self.hosts)
@@ -539,6 +542,17 @@ def fleet_sshd_debug(hosts, on):
         sh(["nsenter", "-t", pid, "-a", "sh", "-c", cmd], check=False)
     with cf.ThreadPoolExecutor(8) as ex:
         list(ex.map(one, hosts))
+    # sshd re-executes itself on reload; under qemu-user that takes a while, and connections are
+    # refused meanwhile: wait until every host answers again.
+    deadline = time.time() + 120
+    left = hosts
+    while left and time.time() < deadline:
+        fails = {f[0] for f in parallel_ssh(left, lambda h: "true")}
+        left = [h for h in left if h.name in fails]
+        if left:
+            time.sleep(1)
+    if left:
+        log(f"sshd did not come back after reload on {[h.name for h in left]}")
 
 
 def run_timed(cmd, cwd=None, env=None, logfile=None):

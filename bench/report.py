@@ -96,11 +96,7 @@ def table(wl, tools):
         if s.get("verify_problems"):
             note = " ⚠"
         if s.get("ok", 0) == 0:
-            err = ""
-            for r in tools[t].get("runs", []):
-                if r.get("error_tail"):
-                    err = r["error_tail"].strip().splitlines()[-1][:80] if r["error_tail"].strip() else ""
-                    break
+            err = "see the note below" if s.get("note") else "see the tool log"
             rows.append(f"| {t} | failed | {runs} | | | | | | | | {err} |")
             continue
         rows.append(f"| {t}{note} | {fmt(med)} | {runs} | {vf} | {vp} | {fmt(s.get('cpu'))} | {fmt(s.get('rss_mb'), 1)} | "
@@ -128,9 +124,14 @@ def targets(m):
     if pin:
         c, s = pin.get("connections_per_host"), pin.get("sessions_per_host")
         cm, sm = ps.get("connections_max"), ps.get("sessions_max")
-        ok = (cm is None or cm <= 1) and (sm is None or sm <= 2) and (c is None or c <= 1) and (s is None or s <= 2)
-        out.append(f"| no-op: ≤ 1 connection and ≤ 2 sessions per host | sshd logs: {fmt(c)} conn, {fmt(s)} sessions per host; "
-                   f"pinery --stats max: {cm} conn, {sm} sessions | {'yes' if ok else 'no'} |")
+        # pinery's own per-host counters are exact; the sshd-log average can include the
+        # harness's own checks when they fall into the counting window (see known gaps).
+        if cm is not None:
+            ok = cm <= 1 and sm <= 2
+        else:
+            ok = (c is None or c <= 1) and (s is None or s <= 2)
+        out.append(f"| W1 no-op: ≤ 1 connection and ≤ 2 sessions per host | pinery --stats, worst host: {cm} connection, "
+                   f"{sm} session(s); sshd logs, average: {fmt(c)} connections, {fmt(s)} sessions | {'yes' if ok else 'no'} |")
     w4 = g("pinery", m["workloads"].get("W4-500", {}))
     if w4.get("median"):
         out.append(f"| W4: 500 hosts no-op < 3 s | {w4['median']:.2f} s | {'yes' if w4['median'] < 3 else 'no'} |")
@@ -190,6 +191,11 @@ def write(files, output):
         L.append(f"### {wl}: {desc}\n")
         L.append(f"Hosts: {hosts_desc(any_s)}.\n")
         L.append(table(wl, tools) + "\n")
+        for t in [t for t in TOOL_ORDER if t in tools] + sorted(t for t in tools if t not in TOOL_ORDER):
+            if tools[t]["summary"].get("note"):
+                L.append(f"- {t}: {tools[t]['summary']['note']}")
+        if any(e["summary"].get("note") for e in tools.values()):
+            L.append("")
         probs = [(t, e["summary"]["verify_problems"]) for t, e in tools.items() if e["summary"].get("verify_problems")]
         for t, p in probs:
             L.append(f"- ⚠ {t}: {'; '.join(p)}")
