@@ -428,6 +428,10 @@ create_host() {
     for ((m = 1; m <= $(total); m++)); do printf '%s\th%s\n' "$(addr_of "$m")" "$m"; done
   } >"$root/etc/hosts"
   tr -d '-' </proc/sys/kernel/random/uuid >"$root/etc/machine-id"
+  # apt's daily timers are Persistent: a fresh host runs apt-get update at boot and holds apt's
+  # lock while the tests install packages. Test hosts have no use for them.
+  ln -sf /dev/null "$root/etc/systemd/system/apt-daily.timer"
+  ln -sf /dev/null "$root/etc/systemd/system/apt-daily-upgrade.timer"
   ssh-keygen -q -A -f "$root" >/dev/null
   for pub in "$root"/etc/ssh/ssh_host_*_key.pub; do
     echo "$ip $(cut -d' ' -f1,2 "$pub")"

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -42,12 +43,19 @@ func TestE2E(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fleet, "inventory.hcl")); err != nil {
 		t.Fatalf("PINERY_FLEET=%s has no inventory.hcl: %v", fleet, err)
 	}
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/e2e",
-		RequireExplicitExec: true,
-		Setup:               setupEnv(t),
-		Cmds:                scriptCmds,
-	})
+	// The scripts share the fleet's hosts (and their apt locks), so they run
+	// one after another; each may use every host.
+	files, _ := filepath.Glob("testdata/e2e/*.txtar")
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txtar"), func(t *testing.T) {
+			testscript.Run(t, testscript.Params{
+				Files:               []string{f},
+				RequireExplicitExec: true,
+				Setup:               setupEnv(t),
+				Cmds:                scriptCmds,
+			})
+		})
+	}
 }
 
 func setupEnv(t *testing.T) func(*testscript.Env) error {
