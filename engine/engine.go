@@ -234,22 +234,42 @@ func GatherFacts(ctx context.Context, conn transport.Host) (inventory.Facts, err
 // probe runs the batched probe of a host and plans each resource.
 func (h *hostRun) probe(ctx context.Context) {
 	nodes := h.graph.Nodes
-	snippets := make([]string, len(nodes))
-	for i, n := range nodes {
-		snippets[i] = n.Impl.Probe()
+	batches := batchProbes(nodes)
+	snippets := make([]string, len(batches))
+	for i, b := range batches {
+		snippets[i] = b.snippet
 	}
 	script := probe.New(snippets)
 	res, err := h.conn.Run(ctx, "exec sh -s", strings.NewReader(script.Text))
 	if err == nil {
 		err = res.Err("probe")
 	}
-	var results []resource.ProbeResult
+	var outs []resource.ProbeResult
 	if err == nil {
-		results, err = script.Parse(res.Stdout)
+		outs, err = script.Parse(res.Stdout)
 	}
 	if err != nil {
 		h.plan.Error = fmt.Errorf("probing: %w", err)
 		return
+	}
+	results := make([]resource.ProbeResult, len(nodes))
+	probeErrs := make([]error, len(nodes))
+	for i, b := range batches {
+		if b.split == nil {
+			results[b.nodes[0]] = outs[i]
+			continue
+		}
+		rs, err := b.split(outs[i])
+		if err == nil && len(rs) != len(b.nodes) {
+			err = fmt.Errorf("batched probe returned %d results for %d resources", len(rs), len(b.nodes))
+		}
+		for k, ni := range b.nodes {
+			if err != nil {
+				probeErrs[ni] = fmt.Errorf("probing: %w", err)
+			} else {
+				results[ni] = rs[k]
+			}
+		}
 	}
 	h.diffs = make([]*resource.Diff, len(nodes))
 	index := map[*eval.Node]int{}
@@ -257,7 +277,11 @@ func (h *hostRun) probe(ctx context.Context) {
 		index[n] = i
 		rp := &plan.ResourcePlan{Addr: n.Addr()}
 		h.plan.Resources = append(h.plan.Resources, rp)
-		d, err := n.Impl.Plan(results[i])
+		err := probeErrs[i]
+		var d *resource.Diff
+		if err == nil {
+			d, err = n.Impl.Plan(results[i])
+		}
 		if err != nil {
 			rp.Error = err
 			continue
@@ -279,6 +303,46 @@ func (h *hostRun) probe(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// probeBatch is one snippet of a host's probe script: either one resource's
+// own Probe, or one BatchProber snippet for every resource of a type.
+type probeBatch struct {
+	snippet string
+	nodes   []int // indexes into the host's nodes
+	split   func(resource.ProbeResult) ([]resource.ProbeResult, error)
+}
+
+// batchProbes folds the probes of resources of the same type into one
+// snippet where the type supports it, so that a host with a hundred files
+// runs one stat and one sha256sum, not two hundred processes.
+func batchProbes(nodes []*eval.Node) []probeBatch {
+	byType := map[string][]int{}
+	for i, n := range nodes {
+		if _, ok := n.Impl.(resource.BatchProber); ok {
+			byType[n.Res.Type.Name] = append(byType[n.Res.Type.Name], i)
+		}
+	}
+	var out []probeBatch
+	done := map[string]bool{}
+	for i, n := range nodes {
+		idx := byType[n.Res.Type.Name]
+		if len(idx) < 2 {
+			out = append(out, probeBatch{snippet: n.Impl.Probe(), nodes: []int{i}})
+			continue
+		}
+		if done[n.Res.Type.Name] {
+			continue
+		}
+		done[n.Res.Type.Name] = true
+		rs := make([]resource.Resource, len(idx))
+		for k, ni := range idx {
+			rs[k] = nodes[ni].Impl
+		}
+		snippet, split := n.Impl.(resource.BatchProber).ProbeAll(rs)
+		out = append(out, probeBatch{snippet: snippet, nodes: idx, split: split})
+	}
+	return out
 }
 
 func refreshVerb(n *eval.Node) string {

@@ -75,6 +75,16 @@ type Aggregator interface {
 	ApplyAll(ctx context.Context, h Runner, rs []Resource, ds []*Diff) error
 }
 
+// BatchProber is implemented by resources whose probes are cheaper run
+// together: one stat and one sha256sum over every file of a host instead of
+// two processes per file. The engine passes every resource of the host of
+// the same type (the receiver among them); the returned snippet replaces
+// their Probe snippets, and split turns its output into the result each
+// resource's own Probe would have produced, in the order of rs.
+type BatchProber interface {
+	ProbeAll(rs []Resource) (snippet string, split func(ProbeResult) ([]ProbeResult, error))
+}
+
 // ProbeResult is what a probe snippet produced.
 type ProbeResult struct {
 	Stdout   []byte
