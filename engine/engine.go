@@ -189,16 +189,22 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 				mu.Lock()
 				facts[h] = f.Value()
 				mu.Unlock()
+				return
+			}
+			// Without facts the graph is known already: probe on the
+			// connection just opened rather than waiting for the slowest dial.
+			if h.graph != nil {
+				h.probe(ctx)
 			}
 		})
 	}
 	p.Wait()
-	var diags hcl.Diagnostics
-	if r.program.UsesFacts {
-		diags = r.evalHosts(facts)
-		if diags.HasErrors() {
-			return r.plan(), diags
-		}
+	if !r.program.UsesFacts {
+		return r.plan(), nil
+	}
+	diags := r.evalHosts(facts)
+	if diags.HasErrors() {
+		return r.plan(), diags
 	}
 	p = pool.New().WithMaxGoroutines(r.opts.Parallelism)
 	for _, h := range r.hosts {

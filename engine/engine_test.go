@@ -13,6 +13,7 @@ import (
 	"github.com/pinery/pinery/engine"
 	"github.com/pinery/pinery/engine/eval"
 	"github.com/pinery/pinery/engine/plan"
+	"github.com/pinery/pinery/engine/resource"
 	"github.com/pinery/pinery/engine/transport"
 	"github.com/pinery/pinery/inventory"
 	"golang.org/x/crypto/ssh"
@@ -286,5 +287,46 @@ file "arm_only" {
 	}
 	if _, err := os.Stat(filepath.Join(target, "arm")); err == nil {
 		t.Error("a resource excluded by when was applied")
+	}
+}
+
+// Files are probed in one batch: a hundred of them cost one session, and a
+// path that cannot be a file fails alone.
+func TestBatchedProbe(t *testing.T) {
+	target := t.TempDir()
+	if err := os.Mkdir(filepath.Join(target, "f7"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	site := writeSite(t, map[string]string{"main.hcl": `
+variable "root" { type = string }
+file "f" {
+  count   = 100
+  path    = "${var.root}/f${count.index}"
+  content = "file ${count.index}\n"
+}
+`})
+	vars := map[string]string{"root": target}
+	r := localRun(t, site, vars)
+	p, diags := r.Plan(context.Background())
+	if diags.HasErrors() || p.Hosts[0].Error != nil {
+		t.Fatalf("plan: %v %v", diags, p.Hosts[0].Error)
+	}
+	var creates, failed int
+	for _, rp := range p.Hosts[0].Resources {
+		switch {
+		case rp.Error != nil:
+			failed++
+			if rp.Addr != "file.f[7]" {
+				t.Errorf("%s failed: %v", rp.Addr, rp.Error)
+			}
+		case rp.Action == resource.Create:
+			creates++
+		}
+	}
+	if creates != 99 || failed != 1 {
+		t.Errorf("plan: %d creates and %d failures, want 99 and 1", creates, failed)
+	}
+	if st := r.Stats()[0]; st.Sessions != 1 {
+		t.Errorf("plan of 100 files cost %d sessions, want 1", st.Sessions)
 	}
 }
