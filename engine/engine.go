@@ -7,6 +7,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -476,14 +477,21 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 					rs[k], ds[k] = nodes[j].Impl, h.diffs[j]
 				}
 				err := agg.ApplyAll(ctx, h.conn, rs, ds)
-				for _, j := range group {
-					if err != nil {
-						finish(j, StatusFailed, err, "")
+				var each resource.Errors
+				if !errors.As(err, &each) || len(each) != len(group) {
+					each = make(resource.Errors, len(group))
+					for k := range each {
+						each[k] = err
+					}
+				}
+				for k, j := range group {
+					if each[k] != nil {
+						finish(j, StatusFailed, each[k], "")
 					} else {
 						finish(j, StatusChanged, nil, "")
 					}
 				}
-				if err != nil {
+				if each[0] != nil {
 					continue
 				}
 			} else if err := n.Impl.Apply(ctx, h.conn, d); err != nil {

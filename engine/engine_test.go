@@ -329,4 +329,15 @@ file "f" {
 	if st := r.Stats()[0]; st.Sessions != 1 {
 		t.Errorf("plan of 100 files cost %d sessions, want 1", st.Sessions)
 	}
+	// The 99 files are written together, in one more session.
+	res := r.Apply(context.Background(), nil)
+	if res[0].Changed != 99 || res[0].Failed != 1 {
+		t.Errorf("apply: %+v, want 99 changed and 1 failed", res[0])
+	}
+	if st := r.Stats()[0]; st.Sessions != 2 {
+		t.Errorf("plan and apply of 100 files cost %d sessions, want 2", st.Sessions)
+	}
+	if b, _ := os.ReadFile(filepath.Join(target, "f99")); string(b) != "file 99\n" {
+		t.Errorf("f99 = %q", b)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/zclconf/go-cty/cty"
@@ -69,8 +70,9 @@ type Refresher interface {
 }
 
 // Aggregator is implemented by resources whose changes are cheaper applied
-// together (one apt transaction for all packages). The engine passes every
-// ready resource of the same type with its diff.
+// together (one apt transaction for all packages, one session for all
+// files). The engine passes every ready resource of the same type with its
+// diff; a failure of some of them is reported as Errors.
 type Aggregator interface {
 	ApplyAll(ctx context.Context, h Runner, rs []Resource, ds []*Diff) error
 }
@@ -83,6 +85,21 @@ type Aggregator interface {
 // resource's own Probe would have produced, in the order of rs.
 type BatchProber interface {
 	ProbeAll(rs []Resource) (snippet string, split func(ProbeResult) ([]ProbeResult, error))
+}
+
+// Errors is what ApplyAll returns when the resources of a group fared
+// differently: one entry per resource, nil for those applied. Any other
+// error fails the whole group.
+type Errors []error
+
+func (e Errors) Error() string {
+	var msgs []string
+	for _, err := range e {
+		if err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // ProbeResult is what a probe snippet produced.

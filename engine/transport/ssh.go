@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"al.essio.dev/pkg/shellescape"
-	"github.com/melbahja/goph"
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
 
@@ -49,26 +48,9 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	}
 	addr := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
 	cfg.KnownHosts, cfg.IdentityFile = expandHome(cfg.KnownHosts), expandHome(cfg.IdentityFile)
-
-	auth, err := authMethods(cfg.IdentityFile)
+	clientCfg, err := clientConfig(cfg, addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrAuth, err)
-	}
-	if cfg.KnownHosts == "" {
-		return nil, fmt.Errorf("%w: no known_hosts file configured", ErrHostKeyUnknown)
-	}
-	kh, err := knownhosts.NewDB(cfg.KnownHosts)
-	if err != nil {
-		return nil, fmt.Errorf("%w: reading known_hosts: %v", ErrHostKeyUnknown, err)
-	}
-	clientCfg := &ssh.ClientConfig{
-		User:            cfg.User,
-		Auth:            auth,
-		HostKeyCallback: kh.HostKeyCallback(),
-		// Offer the key types known_hosts has for this host first, or the
-		// server may present another type and fail as a "mismatch".
-		HostKeyAlgorithms: kh.HostKeyAlgorithms(addr),
-		Timeout:           cfg.ConnectTimeout,
+		return nil, err
 	}
 
 	d := net.Dialer{Timeout: cfg.ConnectTimeout}
@@ -88,19 +70,44 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	return &SSH{client: ssh.NewClient(c, chans, reqs), sudo: cfg.User != "root"}, nil
 }
 
+// clientConfig builds the SSH client configuration for one host. The parsed
+// known_hosts and identity files are shared with every other dial.
+func clientConfig(cfg SSHConfig, addr string) (*ssh.ClientConfig, error) {
+	auth, err := authMethods(cfg.IdentityFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrAuth, err)
+	}
+	if cfg.KnownHosts == "" {
+		return nil, fmt.Errorf("%w: no known_hosts file configured", ErrHostKeyUnknown)
+	}
+	kh, err := knownHostsCache.get(cfg.KnownHosts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading known_hosts: %v", ErrHostKeyUnknown, err)
+	}
+	return &ssh.ClientConfig{
+		User:            cfg.User,
+		Auth:            auth,
+		HostKeyCallback: kh.callback,
+		// Offer the key types known_hosts has for this host first, or the
+		// server may present another type and fail as a "mismatch".
+		HostKeyAlgorithms: kh.db.HostKeyAlgorithms(addr),
+		Timeout:           cfg.ConnectTimeout,
+	}, nil
+}
+
 // authMethods uses the identity file when given, and the agent when present.
 func authMethods(identity string) ([]ssh.AuthMethod, error) {
 	var auth []ssh.AuthMethod
 	if identity != "" {
-		a, err := goph.Key(identity, "")
+		signer, err := signerCache.get(identity)
 		if err != nil {
 			return nil, fmt.Errorf("identity file %s: %v", identity, err)
 		}
-		auth = append(auth, a...)
+		auth = append(auth, ssh.PublicKeys(signer))
 	}
-	if goph.HasAgent() {
-		if a, err := goph.UseAgent(); err == nil {
-			auth = append(auth, a...)
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+		if _, err := sharedAgent(sock); err == nil {
+			auth = append(auth, ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return agentSigners(sock) }))
 		}
 	}
 	if len(auth) == 0 {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -556,16 +557,27 @@ func (f *File) Apply(ctx context.Context, h resource.Runner, d *resource.Diff) e
 	if !ok {
 		return fmt.Errorf("file %q: the plan carries no file changes", f.path)
 	}
+	var stdin io.Reader
+	if priv.Write {
+		stdin = bytes.NewReader(f.content)
+	}
+	res, err := h.Run(ctx, f.applyScript(priv, false), stdin)
+	if err != nil {
+		return err
+	}
+	return f.applyError(priv, res)
+}
+
+// applyScript is the change as a script. Batched (ApplyAll), the content is
+// one of several on stdin: the script reads exactly its own bytes, and
+// skips them when it fails early, so the next file reads its own.
+func (f *File) applyScript(priv *Private, batched bool) string {
 	q := shellescape.Quote(f.path)
 	switch {
 	case priv.Delete:
-		res, err := h.Run(ctx, "rm -f -- "+q, nil)
-		if err != nil {
-			return err
-		}
-		return res.Err(fmt.Sprintf("removing %q", f.path))
+		return "rm -f -- " + q
 	case priv.Write:
-		return f.write(ctx, h, priv)
+		return f.writeScript(priv, batched)
 	default:
 		var b strings.Builder
 		fmt.Fprintf(&b, "p=%s\nif [ -L \"$p\" ] || [ ! -f \"$p\" ]; then exit 5; fi\n", q)
@@ -575,35 +587,53 @@ func (f *File) Apply(ctx context.Context, h resource.Runner, d *resource.Diff) e
 		if priv.Mode != "" {
 			fmt.Fprintf(&b, "chmod -- %s \"$p\" || exit 1\n", priv.Mode)
 		}
-		res, err := h.Run(ctx, b.String(), nil)
-		if err != nil {
-			return err
-		}
+		return b.String()
+	}
+}
+
+// applyError turns the script's exit status into what went wrong.
+func (f *File) applyError(priv *Private, res resource.Result) error {
+	switch {
+	case priv.Delete:
+		return res.Err(fmt.Sprintf("removing %q", f.path))
+	case !priv.Write:
 		if res.ExitCode == 5 {
 			return fmt.Errorf("%q is no longer a regular file since the plan; plan again", f.path)
 		}
 		return res.Err(fmt.Sprintf("setting owner and mode of %q", f.path))
 	}
+	switch res.ExitCode {
+	case 3:
+		return fmt.Errorf("cannot write %q: its directory %q does not exist; declare a directory resource for it (and depend on it) or set parents = true", f.path, f.dir)
+	case 4:
+		return fmt.Errorf("writing %q: the content arrived incomplete (checksum mismatch); the file was not changed", f.path)
+	}
+	return res.Err(fmt.Sprintf("writing %q", f.path))
 }
 
 // writeScript is the atomic write: a temporary file in the target's
 // directory, removed on any failure; content checked, flushed, owned and
 // moded before the rename.
-func (f *File) writeScript(priv *Private) string {
+func (f *File) writeScript(priv *Private, batched bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "p=%s\nd=%s\n", shellescape.Quote(f.path), shellescape.Quote(f.dir))
-	if f.parents {
-		b.WriteString("umask 022\nmkdir -p -- \"$d\" || exit 1\n")
-	} else {
-		b.WriteString("[ -d \"$d\" ] || exit 3\n")
+	read, skip := "cat", ""
+	if batched {
+		read = fmt.Sprintf("head -c %d", len(f.content))
+		skip = fmt.Sprintf("%s >/dev/null; ", read)
 	}
-	b.WriteString(`umask 077
-t=$(mktemp -- "$d/.pinery-XXXXXXXXXX") || exit 1
+	if f.parents {
+		fmt.Fprintf(&b, "umask 022\nmkdir -p -- \"$d\" || { %sexit 1; }\n", skip)
+	} else {
+		fmt.Fprintf(&b, "[ -d \"$d\" ] || { %sexit 3; }\n", skip)
+	}
+	fmt.Fprintf(&b, `umask 077
+t=$(mktemp -- "$d/.pinery-XXXXXXXXXX") || { %sexit 1; }
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 1' HUP INT TERM
-cat >"$t" || exit 1
+%s >"$t" || exit 1
 h=$(sha256sum <"$t") || exit 1
-`)
+`, skip, read)
 	fmt.Fprintf(&b, "[ \"${h%%%% *}\" = %s ] || exit 4\n", f.sum)
 	if priv.Chown != "" {
 		fmt.Fprintf(&b, "chown -- %s \"$t\" || exit 1\n", shellescape.Quote(priv.Chown))
@@ -615,18 +645,4 @@ trap - EXIT
 sync -- "$d" 2>/dev/null || :
 `)
 	return b.String()
-}
-
-func (f *File) write(ctx context.Context, h resource.Runner, priv *Private) error {
-	res, err := h.Run(ctx, f.writeScript(priv), bytes.NewReader(f.content))
-	if err != nil {
-		return err
-	}
-	switch res.ExitCode {
-	case 3:
-		return fmt.Errorf("cannot write %q: its directory %q does not exist; declare a directory resource for it (and depend on it) or set parents = true", f.path, f.dir)
-	case 4:
-		return fmt.Errorf("writing %q: the content arrived incomplete (checksum mismatch); the file was not changed", f.path)
-	}
-	return res.Err(fmt.Sprintf("writing %q", f.path))
 }
