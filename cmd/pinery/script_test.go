@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/pinery/pinery/engine/transport/fleettest"
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +50,7 @@ func TestE2E(t *testing.T) {
 	files, _ := filepath.Glob("testdata/e2e/*.txtar")
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txtar"), func(t *testing.T) {
+			fleettest.Lock(t) // module tests of other packages use the hosts too
 			testscript.Run(t, testscript.Params{
 				Files:               []string{f},
 				RequireExplicitExec: true,
