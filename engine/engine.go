@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,6 +59,10 @@ type hostRun struct {
 	diffs []*resource.Diff // parallel to graph.Nodes
 	plan  *plan.HostPlan
 	dials int
+	// owed lists the refreshes that earlier runs owe this host (from its
+	// journal); pending marks the nodes this run must refresh.
+	owed    []string
+	pending []bool
 }
 
 // Load reads and checks the site and its variables. Nothing is contacted.
@@ -242,10 +247,11 @@ func GatherFacts(ctx context.Context, conn transport.Host) (inventory.Facts, err
 func (h *hostRun) probe(ctx context.Context) {
 	nodes := h.graph.Nodes
 	batches := batchProbes(nodes)
-	snippets := make([]string, len(batches))
+	snippets := make([]string, len(batches), len(batches)+1)
 	for i, b := range batches {
 		snippets[i] = b.snippet
 	}
+	snippets = append(snippets, journalProbe)
 	script := probe.New(snippets)
 	res, err := h.conn.Run(ctx, "exec sh -s", strings.NewReader(script.Text))
 	if err == nil {
@@ -259,6 +265,7 @@ func (h *hostRun) probe(ctx context.Context) {
 		h.plan.Error = fmt.Errorf("probing: %w", err)
 		return
 	}
+	h.owed = parseJournal(outs[len(batches)].Stdout)
 	results := make([]resource.ProbeResult, len(nodes))
 	probeErrs := make([]error, len(nodes))
 	for i, b := range batches {
@@ -298,18 +305,8 @@ func (h *hostRun) probe(ctx context.Context) {
 		}
 		h.diffs[i] = d
 		rp.Action, rp.Changes, rp.Diff = d.Action, d.Changes, d.TextDiff
-		// A change in a watched resource refreshes this one.
-		if _, ok := n.Impl.(resource.Refresher); ok {
-			for _, w := range n.Watch {
-				if wd := h.diffs[index[w]]; !wd.Empty() {
-					rp.Reasons = append(rp.Reasons, "watches "+w.Addr()+", which changes")
-					if rp.Action == resource.NoOp {
-						rp.Action = resource.Run
-					}
-				}
-			}
-		}
 	}
+	h.planRequisites(index)
 }
 
 // probeBatch is one snippet of a host's probe script: either one resource's
@@ -424,12 +421,15 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 	status := make([]Status, len(nodes))
 	depsOK := func(i int) bool {
 		for _, d := range nodes[i].Deps {
-			if s := status[index[d]]; s == StatusFailed || s == StatusSkipped || s == "" {
+			s := status[index[d]]
+			if s == "" || (s == StatusFailed || s == StatusSkipped) && !contains(nodes[i].OnFail, d) {
 				return false
 			}
 		}
 		return true
 	}
+	statusOf := func(n *eval.Node) Status { return status[index[n]] }
+	refreshed := make([]bool, len(nodes))
 	finish := func(i int, s Status, err error, note string) {
 		status[i] = s
 		switch s {
@@ -461,13 +461,16 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 			continue
 		}
 		d := h.diffs[i]
+		if !gate(n, statusOf) {
+			d = &resource.Diff{} // its onfail or onchanges requisites did not happen
+		}
 		if !d.Empty() {
 			group := []int{i}
 			if agg, ok := n.Impl.(resource.Aggregator); ok {
 				// Every later resource of the same type that is ready now
 				// joins this one transaction (one apt run for all packages).
 				for j := i + 1; j < len(nodes); j++ {
-					if status[j] == "" && nodes[j].Res.Type == n.Res.Type && !h.diffs[j].Empty() && h.diffs[j] != nil && depsOK(j) {
+					if status[j] == "" && nodes[j].Res.Type == n.Res.Type && !h.diffs[j].Empty() && depsOK(j) && gate(nodes[j], statusOf) {
 						group = append(group, j)
 					}
 				}
@@ -510,8 +513,12 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 					changed = append(changed, w.Addr())
 				}
 			}
+			if len(changed) == 0 && h.isOwed(n) {
+				changed = append(changed, "an earlier run")
+			}
 			if len(changed) > 0 {
 				did, err := rf.Refresh(ctx, h.conn)
+				refreshed[i] = err == nil
 				switch {
 				case err != nil:
 					status[i] = ""
@@ -529,7 +536,52 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 			finish(i, StatusUnchanged, nil, "")
 		}
 	}
+	if owed, changed := h.stillOwed(status, refreshed); changed {
+		if err := h.writeJournal(ctx, owed); err != nil && res.Err == nil {
+			res.Err = err
+		}
+	}
 	return res
+}
+
+func (h *hostRun) isOwed(n *eval.Node) bool {
+	return slices.Contains(h.owed, n.Addr())
+}
+
+// stillOwed lists the refreshes owed after this run: those the journal
+// held for resources this site does not have, and every refresher whose
+// watched resources changed (in this run or an earlier one) and that was
+// not refreshed. It reports whether that differs from the journal.
+func (h *hostRun) stillOwed(status []Status, refreshed []bool) ([]string, bool) {
+	nodes := h.graph.Nodes
+	index := map[*eval.Node]int{}
+	inSite := map[string]bool{}
+	for i, n := range nodes {
+		index[n] = i
+		inSite[n.Addr()] = true
+	}
+	var owed []string
+	for _, a := range h.owed {
+		if !inSite[a] {
+			owed = append(owed, a)
+		}
+	}
+	for i, n := range nodes {
+		if _, ok := n.Impl.(resource.Refresher); !ok || refreshed[i] {
+			continue
+		}
+		want := h.isOwed(n)
+		for _, w := range n.Watch {
+			want = want || status[index[w]] == StatusChanged
+		}
+		if want {
+			owed = append(owed, n.Addr())
+		}
+	}
+	slices.Sort(owed)
+	old := slices.Clone(h.owed)
+	slices.Sort(old)
+	return owed, !slices.Equal(owed, old)
 }
 
 // Close ends every connection of the run.

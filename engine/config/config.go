@@ -54,7 +54,7 @@ type Local struct {
 	DeclRange hcl.Range
 }
 
-// Reference is a resource named in depends_on or watch.
+// Reference is a resource named in depends_on, watch or another requisite.
 type Reference struct {
 	Addr  string // "file.motd"
 	Range hcl.Range
@@ -66,7 +66,11 @@ type Resource struct {
 	Type      *resource.Type
 	Name      string
 	DependsOn []Reference
-	Watch     []Reference
+	Watch     []Reference    // refresh this one when any of these changes
+	Notify    []Reference    // refresh those when this one changes (watch, declared the other way)
+	OnChanges []Reference    // apply this one only if any of these changes
+	OnFail    []Reference    // apply this one only if any of these fails
+	Prereq    []Reference    // apply this one before those, and only if one of them is about to change
 	When      hcl.Expression // nil when absent
 	ForEach   hcl.Expression // nil when absent
 	Count     hcl.Expression // nil when absent
@@ -79,12 +83,24 @@ type Resource struct {
 // Addr is the resource's address: "file.motd".
 func (r *Resource) Addr() string { return r.Type.Name + "." + r.Name }
 
-var metaSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "depends_on"}, {Name: "watch"}, {Name: "when"}, {Name: "for_each"}, {Name: "count"},
-}}
-
 // MetaArguments are the attribute names the engine owns in every resource.
-var MetaArguments = []string{"depends_on", "watch", "when", "for_each", "count"}
+var MetaArguments = []string{"depends_on", "watch", "notify", "onchanges", "onfail", "prereq", "when", "for_each", "count"}
+
+var metaSchema = func() *hcl.BodySchema {
+	s := &hcl.BodySchema{}
+	for _, n := range MetaArguments {
+		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
+	}
+	return s
+}()
+
+// Requisites lists every resource reference of r by meta-argument name.
+func (r *Resource) Requisites() map[string][]Reference {
+	return map[string][]Reference{
+		"depends_on": r.DependsOn, "watch": r.Watch, "notify": r.Notify,
+		"onchanges": r.OnChanges, "onfail": r.OnFail, "prereq": r.Prereq,
+	}
+}
 
 // MetaExprs are the meta-argument expressions that are evaluated (their
 // references count as dependencies).
@@ -293,13 +309,16 @@ func decodeResource(t *resource.Type, b *hcl.Block, baseDir string) (*Resource, 
 	// are decoded per host, where the variables are known.
 	_, d = remain.Content(hcldec.ImpliedSchema(r.Spec))
 	diags = append(diags, d...)
-	if a, ok := meta.Attributes["depends_on"]; ok {
-		refs, d := decodeRefs(a)
-		r.DependsOn, diags = refs, append(diags, d...)
+	dsts := map[string]*[]Reference{
+		"depends_on": &r.DependsOn, "watch": &r.Watch, "notify": &r.Notify,
+		"onchanges": &r.OnChanges, "onfail": &r.OnFail, "prereq": &r.Prereq,
 	}
-	if a, ok := meta.Attributes["watch"]; ok {
-		refs, d := decodeRefs(a)
-		r.Watch, diags = refs, append(diags, d...)
+	for _, name := range MetaArguments {
+		dst := dsts[name]
+		if a, ok := meta.Attributes[name]; ok && dst != nil {
+			refs, d := decodeRefs(a)
+			*dst, diags = refs, append(diags, d...)
+		}
 	}
 	if a, ok := meta.Attributes["when"]; ok {
 		r.When = a.Expr
@@ -380,8 +399,20 @@ func (s *Site) checkUnique() hcl.Diagnostics {
 		byAddr[r.Addr()] = true
 	}
 	for _, r := range s.Resources {
-		for _, ref := range append(append([]Reference{}, r.DependsOn...), r.Watch...) {
-			if !byAddr[ref.Addr] {
+		for _, name := range MetaArguments {
+			for _, ref := range r.Requisites()[name] {
+				if byAddr[ref.Addr] && ref.Addr != r.Addr() {
+					continue
+				}
+				if ref.Addr == r.Addr() {
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError,
+						Summary:  "Resource names itself in " + name,
+						Detail:   fmt.Sprintf("%s cannot be its own requisite. Remove it from %s.", r.Addr(), name),
+						Subject:  ref.Range.Ptr(),
+					})
+					continue
+				}
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Reference to undeclared resource",

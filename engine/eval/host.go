@@ -34,6 +34,10 @@ type Node struct {
 	Value  cty.Value // decoded fields, for references from other resources
 	Deps   []*Node   // must be applied before this one (depends_on, references, watch)
 	Watch  []*Node   // a change in any of these refreshes this one
+	// OnChanges: applied only if one of these changes; OnFail: only if
+	// one of these fails; PrereqOf: applied before these (they depend on
+	// it), and only if one of them is about to change.
+	OnChanges, OnFail, PrereqOf []*Node
 }
 
 // Addr is the instance's address: file.motd, file.conf["a"], file.x[0].
@@ -58,6 +62,20 @@ func Compile(site *config.Site) (*Program, hcl.Diagnostics) {
 	p := &Program{Site: site, refs: map[*config.Resource][]ref{}}
 	for _, r := range site.Resources {
 		p.refs[r] = resourceRefs(r)
+	}
+	// notify and prereq are declared on the other end: T notified by r
+	// watches r; T with r as its prereq comes after r.
+	for _, r := range site.Resources {
+		for _, t := range r.Notify {
+			if tr := site.Resource(t.Addr); tr != nil {
+				p.refs[tr] = addReverse(p.refs[tr], ref{addr: r.Addr(), rng: t.Range, watch: true, reverse: true})
+			}
+		}
+		for _, t := range r.Prereq {
+			if tr := site.Resource(t.Addr); tr != nil {
+				p.refs[tr] = addReverse(p.refs[tr], ref{addr: r.Addr(), rng: t.Range, prereq: true, reverse: true})
+			}
+		}
 	}
 	for _, tr := range siteTraversals(site) {
 		if tr.RootName() == "fact" {
@@ -126,6 +144,9 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 		objs := map[string]map[string]cty.Value{}
 		for _, ref := range refs {
 			e, ok := done[ref.addr]
+			if !ok && ref.reverse && excluded[ref.addr] {
+				continue // a notify or prereq from a resource not on this host
+			}
 			if !ok {
 				if excluded[ref.addr] {
 					diags = append(diags, &hcl.Diagnostic{
@@ -191,6 +212,15 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 					n.Deps = appendUnique(n.Deps, dep)
 					if ref.watch {
 						n.Watch = appendUnique(n.Watch, dep)
+					}
+					if ref.onchanges {
+						n.OnChanges = appendUnique(n.OnChanges, dep)
+					}
+					if ref.onfail {
+						n.OnFail = appendUnique(n.OnFail, dep)
+					}
+					if ref.prereq {
+						dep.PrereqOf = appendUnique(dep.PrereqOf, n)
 					}
 				}
 			}
@@ -435,10 +465,14 @@ func evalLocals(site *config.Site, base map[string]cty.Value, fns map[string]fun
 }
 
 type ref struct {
-	addr  string
-	rng   hcl.Range
-	watch bool
-	expr  bool // found in an expression, not in depends_on or watch
+	addr      string
+	rng       hcl.Range
+	watch     bool
+	onchanges bool
+	onfail    bool
+	prereq    bool // the referenced resource is a prereq of this one
+	reverse   bool // declared on the other resource (notify, prereq)
+	expr      bool // found in an expression, not in a requisite
 }
 
 // resourceRefs lists the resources r depends on: depends_on, watch and
@@ -447,8 +481,12 @@ func resourceRefs(r *config.Resource) []ref {
 	var out []ref
 	seen := map[string]int{}
 	add := func(x ref) {
+		if x.addr == r.Addr() && !x.expr {
+			return // reported when loading
+		}
 		if i, ok := seen[x.addr]; ok {
-			out[i].watch = out[i].watch || x.watch
+			o := &out[i]
+			o.watch, o.onchanges, o.onfail = o.watch || x.watch, o.onchanges || x.onchanges, o.onfail || x.onfail
 			return
 		}
 		seen[x.addr] = len(out)
@@ -459,6 +497,12 @@ func resourceRefs(r *config.Resource) []ref {
 	}
 	for _, w := range r.Watch {
 		add(ref{addr: w.Addr, rng: w.Range, watch: true})
+	}
+	for _, w := range r.OnChanges {
+		add(ref{addr: w.Addr, rng: w.Range, onchanges: true})
+	}
+	for _, w := range r.OnFail {
+		add(ref{addr: w.Addr, rng: w.Range, onfail: true})
 	}
 	trs := hcldec.Variables(r.Body, r.Spec)
 	for _, e := range r.MetaExprs() {
@@ -473,6 +517,17 @@ func resourceRefs(r *config.Resource) []ref {
 		}
 	}
 	return out
+}
+
+func addReverse(refs []ref, x ref) []ref {
+	for i := range refs {
+		if refs[i].addr == x.addr {
+			refs[i].watch = refs[i].watch || x.watch
+			refs[i].prereq = refs[i].prereq || x.prereq
+			return refs
+		}
+	}
+	return append(refs, x)
 }
 
 // resourceOrder sorts the site's resources so that every resource comes

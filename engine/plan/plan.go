@@ -31,7 +31,11 @@ type ResourcePlan struct {
 	Changes []resource.Change
 	Diff    string   // unified diff of file content, if any
 	Reasons []string // why: "watches file.site (changed)"
-	Error   error    // the resource could not be planned
+	// Conditional, when set, says the action happens only if something
+	// else goes wrong in the apply ("only if exec.migrate fails"); it does
+	// not count as a change.
+	Conditional string
+	Error       error // the resource could not be planned
 }
 
 // Counts tallies actions.
@@ -48,6 +52,9 @@ func (h *HostPlan) Counts() Counts {
 	for _, r := range h.Resources {
 		if r.Error != nil {
 			c.Errors++
+			continue
+		}
+		if r.Conditional != "" {
 			continue
 		}
 		switch r.Action {

@@ -87,9 +87,14 @@ func writeResource(b *strings.Builder, r *ResourcePlan, st Style) {
 	color := map[resource.Action]func(string) string{
 		resource.Create: st.Add, resource.Update: st.Change, resource.Delete: st.Remove, resource.Run: st.Run,
 	}[r.Action]
-	fmt.Fprintf(b, "  %s %s", st.paint(color, r.Action.Symbol()), st.paint(st.Bold, r.Addr))
-	if len(r.Reasons) > 0 {
-		fmt.Fprintf(b, " %s", st.paint(st.Faint, "("+strings.Join(r.Reasons, "; ")+")"))
+	sym := r.Action.Symbol()
+	reasons := r.Reasons
+	if r.Conditional != "" {
+		sym, color, reasons = "?", st.Faint, append([]string{r.Conditional}, reasons...)
+	}
+	fmt.Fprintf(b, "  %s %s", st.paint(color, sym), st.paint(st.Bold, r.Addr))
+	if len(reasons) > 0 {
+		fmt.Fprintf(b, " %s", st.paint(st.Faint, "("+strings.Join(reasons, "; ")+")"))
 	}
 	b.WriteString("\n")
 	for _, ch := range r.Changes {
@@ -154,7 +159,9 @@ type jsonResource struct {
 	Changes []resource.Change `json:"changes,omitempty"`
 	Diff    string            `json:"diff,omitempty"`
 	Reasons []string          `json:"reasons,omitempty"`
-	Error   string            `json:"error,omitempty"`
+	// Conditional: the action happens only if another resource fails.
+	Conditional string `json:"conditional,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 type jsonCounts struct {
@@ -179,7 +186,7 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 			jh.Error = h.Error.Error()
 		}
 		for _, r := range h.Resources {
-			jr := jsonResource{Address: r.Addr, Action: r.Action.String(), Diff: r.Diff, Reasons: r.Reasons}
+			jr := jsonResource{Address: r.Addr, Action: r.Action.String(), Diff: r.Diff, Reasons: r.Reasons, Conditional: r.Conditional}
 			if r.Error != nil {
 				jr.Action, jr.Error = "error", r.Error.Error()
 			}
