@@ -513,22 +513,23 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 					changed = append(changed, w.Addr())
 				}
 			}
+			why := strings.Join(changed, ", ") + " changed"
 			if len(changed) == 0 && h.isOwed(n) {
-				changed = append(changed, "an earlier run")
+				why = "owed by an earlier run"
 			}
-			if len(changed) > 0 {
+			if len(changed) > 0 || h.isOwed(n) {
 				did, err := rf.Refresh(ctx, h.conn)
 				refreshed[i] = err == nil
 				switch {
 				case err != nil:
 					status[i] = ""
-					finish(i, StatusFailed, fmt.Errorf("%s after %s changed: %w", refreshVerb(n), strings.Join(changed, ", "), err), "")
+					finish(i, StatusFailed, fmt.Errorf("%s (%s): %w", refreshVerb(n), why, err), "")
 				case did == "":
 					// Nothing to do after all (just started, a guard said skip).
 				case status[i] == StatusChanged:
-					emit(Event{Host: h.inv.Name, Addr: n.Addr(), Action: resource.Run, Status: StatusChanged, Note: fmt.Sprintf("%s (%s changed)", did, strings.Join(changed, ", "))})
+					emit(Event{Host: h.inv.Name, Addr: n.Addr(), Action: resource.Run, Status: StatusChanged, Note: fmt.Sprintf("%s (%s)", did, why)})
 				default:
-					finish(i, StatusChanged, nil, fmt.Sprintf("%s (%s changed)", did, strings.Join(changed, ", ")))
+					finish(i, StatusChanged, nil, fmt.Sprintf("%s (%s)", did, why))
 				}
 			}
 		}
