@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 
-
 	"github.com/pinery/pinery/engine/resource"
 )
 
