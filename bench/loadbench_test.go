@@ -98,7 +98,7 @@ func hostScope(i int) eval.Scope {
 
 // loadAndEval is what `pinery plan` does before it contacts any host.
 func loadAndEval(tb testing.TB, dir string, hosts int) int {
-	site, diags := config.Load(dir)
+	site, diags := config.Load(dir, config.Options{})
 	if diags.HasErrors() {
 		tb.Fatal(diags.Error())
 	}
@@ -150,7 +150,7 @@ func BenchmarkLoadEval1000x24(b *testing.B) { benchLoad(b, 1000, 24) }
 // compiled once), the part that grows with the number of hosts.
 func BenchmarkEvalHost1000(b *testing.B) {
 	dir := writeSite(b, 1000)
-	site, diags := config.Load(dir)
+	site, diags := config.Load(dir, config.Options{})
 	if diags.HasErrors() {
 		b.Fatal(diags.Error())
 	}

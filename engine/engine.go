@@ -40,6 +40,11 @@ type Options struct {
 	Inputs      eval.Inputs
 	Parallelism int
 	Dial        Dialer // nil: SSH
+	// Library lists the state library's directories (roles named without
+	// a path); Inventory resolves roles' targets (nil: by host name and
+	// group only).
+	Library   []string
+	Inventory *inventory.Inventory
 }
 
 // Run is one plan (and maybe apply) over a set of hosts. It keeps one
@@ -50,6 +55,9 @@ type Run struct {
 	program *eval.Program
 	vars    cty.Value
 	hosts   []*hostRun
+
+	selMu    sync.Mutex
+	selected map[string]map[string]bool // role target selector → host names
 }
 
 type hostRun struct {
@@ -74,7 +82,7 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 		opts.Dial = DialSSH
 	}
 	r := &Run{opts: opts}
-	site, diags := config.Load(opts.SiteDir)
+	site, diags := config.Load(opts.SiteDir, config.Options{Library: opts.Library})
 	r.Site = site
 	vars, d := eval.Variables(site, opts.Inputs)
 	diags = append(diags, d...)
@@ -86,6 +94,21 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 	}
 	for _, h := range opts.Hosts {
 		r.hosts = append(r.hosts, &hostRun{inv: h})
+	}
+	// A target that selects nothing is most likely a typo: say so.
+	if opts.Inventory != nil {
+		for _, role := range site.Roles {
+			for _, sel := range role.Targets {
+				if _, err := opts.Inventory.Select(sel); err != nil {
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagWarning,
+						Summary:  "Role target selects no host",
+						Detail:   fmt.Sprintf("Role %s: %v. The role is applied to no host through this target.", role.Name, err),
+						Subject:  role.DeclRange.Ptr(),
+					})
+				}
+			}
+		}
 	}
 	// Without facts, every host can be evaluated before any connection, so
 	// a configuration error stops the run before anything is contacted.
@@ -124,6 +147,31 @@ func hostValue(h *inventory.Host) cty.Value {
 	})
 }
 
+// selects matches roles' target selectors against a host through the
+// inventory, each selector resolved once per run.
+func (r *Run) selects(h *inventory.Host) func(string) bool {
+	if r.opts.Inventory == nil {
+		return nil
+	}
+	return func(sel string) bool {
+		r.selMu.Lock()
+		defer r.selMu.Unlock()
+		set, ok := r.selected[sel]
+		if !ok {
+			set = map[string]bool{}
+			hosts, _ := r.opts.Inventory.Select(sel) // no match selects nothing
+			for _, x := range hosts {
+				set[x.Name] = true
+			}
+			if r.selected == nil {
+				r.selected = map[string]map[string]bool{}
+			}
+			r.selected[sel] = set
+		}
+		return set[h.Name]
+	}
+}
+
 // evalHosts evaluates the site for each host (all of them when facts is
 // nil). Diagnostics that several hosts share are reported once, with the
 // hosts named.
@@ -136,7 +184,7 @@ func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
 		if h.graph != nil {
 			continue
 		}
-		scope := eval.Scope{Var: r.vars, Host: hostValue(h.inv)}
+		scope := eval.Scope{Var: r.vars, Host: hostValue(h.inv), Selects: r.selects(h.inv)}
 		if facts != nil {
 			f, ok := facts[h]
 			if !ok {

@@ -13,6 +13,7 @@ import (
 	"github.com/pinery/pinery/engine"
 	"github.com/pinery/pinery/engine/eval"
 	"github.com/pinery/pinery/inventory"
+	"github.com/pinery/pinery/states"
 )
 
 // siteArg is the site directory: the first argument, or the current one.
@@ -54,11 +55,15 @@ func (g *globals) inputs() (eval.Inputs, hcl.Diagnostics) {
 // prepare loads the inventory and the site and evaluates what can be
 // evaluated offline. Any error here means nothing was contacted.
 func (g *globals) prepare(args []string) (*engine.Run, bool) {
-	_, hosts, diags := g.loadInventory()
+	inv, hosts, diags := g.loadInventory()
 	if g.writeDiags(diags) {
 		return nil, false
 	}
 	in, diags := g.inputs()
+	if g.writeDiags(diags) {
+		return nil, false
+	}
+	lib, diags := library()
 	if g.writeDiags(diags) {
 		return nil, false
 	}
@@ -67,11 +72,23 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 		Hosts:       hosts,
 		Inputs:      in,
 		Parallelism: g.parallelism,
+		Library:     lib,
+		Inventory:   inv,
 	})
 	if g.writeDiags(diags, r.Site.Parser) {
 		return nil, false
 	}
 	return r, true
+}
+
+// library is the state library's search path ($PINERY_STATES, then the
+// roles shipped in the binary).
+func library() ([]string, hcl.Diagnostics) {
+	dirs, err := states.Dirs()
+	if err != nil {
+		return dirs, errorDiag("Cannot unpack the state library", err.Error()+". Set PINERY_STATES to a directory of roles, or make the cache directory writable.")
+	}
+	return dirs, nil
 }
 
 // signalContext ends the run's context on the first SIGINT or SIGTERM:

@@ -23,8 +23,10 @@ Values that depend on variables, hosts or facts are checked by plan.`,
   pinery validate -i inventory.hcl --json site/`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			site, diags := config.Load(siteArg(args))
-			_, d := eval.Compile(site)
+			lib, diags := library()
+			site, d := config.Load(siteArg(args), config.Options{Library: lib})
+			diags = append(diags, d...)
+			_, d = eval.Compile(site)
 			diags = append(diags, d...)
 			if g.inventory != "" {
 				_, d := inventory.Load(g.inventory)

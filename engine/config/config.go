@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
@@ -26,7 +27,15 @@ type Site struct {
 	Parser    *hclparse.Parser // holds the sources, for rendering diagnostics
 	Variables []*Variable
 	Locals    []*Local
-	Resources []*Resource
+	Resources []*Resource // the site's own and every role's
+	Roles     []*Role
+}
+
+// Options are what loading needs besides the site's directory.
+type Options struct {
+	// Library lists the directories of the state library, searched in
+	// order for roles named without a path.
+	Library []string
 }
 
 // Variable is a `variable "NAME"` block.
@@ -78,10 +87,22 @@ type Resource struct {
 	Spec      hcldec.ObjectSpec
 	BaseDir   string
 	DeclRange hcl.Range
+	Role      *Role // the role it belongs to; nil for the site's own
 }
 
-// Addr is the resource's address: "file.motd".
-func (r *Resource) Addr() string { return r.Type.Name + "." + r.Name }
+// Addr is the resource's address: "file.motd", "role.web.file.index".
+func (r *Resource) Addr() string { return r.Prefix() + r.LocalAddr() }
+
+// LocalAddr is the address inside its role (or site): "file.index".
+func (r *Resource) LocalAddr() string { return r.Type.Name + "." + r.Name }
+
+// Prefix is "role.NAME." for a role's resource, "" for the site's own.
+func (r *Resource) Prefix() string {
+	if r.Role == nil {
+		return ""
+	}
+	return r.Role.Prefix()
+}
 
 // MetaArguments are the attribute names the engine owns in every resource.
 var MetaArguments = []string{"depends_on", "watch", "notify", "onchanges", "onfail", "prereq", "when", "for_each", "count"}
@@ -114,18 +135,33 @@ func (r *Resource) MetaExprs() []hcl.Expression {
 	return out
 }
 
-// Load parses every .hcl file of dir (not recursing) in name order.
-func Load(dir string) (*Site, hcl.Diagnostics) {
+// Load parses every .hcl file of dir (not recursing) in name order, and
+// the roles they include.
+func Load(dir string, opts Options) (*Site, hcl.Diagnostics) {
 	site := &Site{Dir: dir, Parser: hclparse.NewParser()}
+	names, diags := hclFiles(dir, "site directory")
+	for _, n := range names {
+		f, d := site.Parser.ParseHCLFile(filepath.Join(dir, n))
+		diags = append(diags, d...)
+		if f == nil {
+			continue
+		}
+		diags = append(diags, site.addFile(f, dir, nil, opts)...)
+	}
+	diags = append(diags, site.checkUnique()...)
+	return site, diags
+}
+
+// hclFiles lists the .hcl files of a directory in name order.
+func hclFiles(dir, what string) ([]string, hcl.Diagnostics) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return site, hcl.Diagnostics{{
+		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
-			Summary:  "Cannot read site directory",
-			Detail:   fmt.Sprintf("%v. Give the directory that holds the site's .hcl files.", err),
+			Summary:  "Cannot read " + what,
+			Detail:   fmt.Sprintf("%v. Give the directory that holds the .hcl files.", err),
 		}}
 	}
-	var diags hcl.Diagnostics
 	var names []string
 	for _, e := range entries {
 		if !e.IsDir() && filepath.Ext(e.Name()) == ".hcl" {
@@ -134,28 +170,21 @@ func Load(dir string) (*Site, hcl.Diagnostics) {
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
-		diags = append(diags, &hcl.Diagnostic{
+		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "No configuration files",
-			Detail:   fmt.Sprintf("The directory %s has no .hcl files.", dir),
-		})
+			Detail:   fmt.Sprintf("The %s %s has no .hcl files.", what, dir),
+		}}
 	}
-	for _, n := range names {
-		f, d := site.Parser.ParseHCLFile(filepath.Join(dir, n))
-		diags = append(diags, d...)
-		if f == nil {
-			continue
-		}
-		diags = append(diags, site.addFile(f, dir)...)
-	}
-	diags = append(diags, site.checkUnique()...)
-	return site, diags
+	return names, nil
 }
 
 func topSchema() *hcl.BodySchema {
 	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "locals"},
+		{Type: "role", LabelNames: []string{"name"}},
+		{Type: "output", LabelNames: []string{"name"}},
 	}}
 	for _, t := range resource.Types() {
 		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t.Name, LabelNames: []string{"name"}})
@@ -163,25 +192,62 @@ func topSchema() *hcl.BodySchema {
 	return s
 }
 
-func (s *Site) addFile(f *hcl.File, baseDir string) hcl.Diagnostics {
+// addFile adds a file's blocks to the site, or to role when it is one of
+// the role's files.
+func (s *Site) addFile(f *hcl.File, baseDir string, role *Role, opts Options) hcl.Diagnostics {
 	content, diags := f.Body.Content(topSchema())
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
 			v, d := decodeVariable(b)
 			diags = append(diags, d...)
-			if v != nil {
+			switch {
+			case v == nil:
+			case role != nil:
+				role.Variables = append(role.Variables, v)
+			default:
 				s.Variables = append(s.Variables, v)
 			}
 		case "locals":
 			attrs, d := b.Body.JustAttributes()
 			diags = append(diags, d...)
 			for _, a := range sortedAttrs(attrs) {
-				s.Locals = append(s.Locals, &Local{Name: a.Name, Expr: a.Expr, DeclRange: a.Range})
+				l := &Local{Name: a.Name, Expr: a.Expr, DeclRange: a.Range}
+				if role != nil {
+					role.Locals = append(role.Locals, l)
+				} else {
+					s.Locals = append(s.Locals, l)
+				}
+			}
+		case "role":
+			if role != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Role inside a role",
+					Detail:   "A role cannot include another role yet. Include both roles from the site.",
+					Subject:  b.DefRange.Ptr(),
+				})
+				continue
+			}
+			diags = append(diags, s.decodeRole(b, opts)...)
+		case "output":
+			if role == nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Output outside a role",
+					Detail:   "output blocks declare what a role gives to the site that includes it; a site has no outputs. Use a locals block.",
+					Subject:  b.DefRange.Ptr(),
+				})
+				continue
+			}
+			o, d := decodeOutput(b)
+			diags = append(diags, d...)
+			if o != nil {
+				role.Outputs = append(role.Outputs, o)
 			}
 		default:
 			t, _ := resource.Lookup(b.Type)
-			r, d := decodeResource(t, b, baseDir)
+			r, d := decodeResource(t, b, baseDir, role)
 			diags = append(diags, d...)
 			if r != nil {
 				s.Resources = append(s.Resources, r)
@@ -299,8 +365,8 @@ func FieldSpec(t *resource.Type) hcldec.ObjectSpec {
 	return spec
 }
 
-func decodeResource(t *resource.Type, b *hcl.Block, baseDir string) (*Resource, hcl.Diagnostics) {
-	r := &Resource{Type: t, Name: b.Labels[0], BaseDir: baseDir, DeclRange: b.DefRange, Spec: FieldSpec(t)}
+func decodeResource(t *resource.Type, b *hcl.Block, baseDir string, role *Role) (*Resource, hcl.Diagnostics) {
+	r := &Resource{Type: t, Name: b.Labels[0], BaseDir: baseDir, DeclRange: b.DefRange, Spec: FieldSpec(t), Role: role}
 	diags := checkName(r.Name, "resource", b.LabelRanges[0])
 	meta, remain, d := b.Body.PartialContent(metaSchema)
 	diags = append(diags, d...)
@@ -317,6 +383,12 @@ func decodeResource(t *resource.Type, b *hcl.Block, baseDir string) (*Resource, 
 		dst := dsts[name]
 		if a, ok := meta.Attributes[name]; ok && dst != nil {
 			refs, d := decodeRefs(a)
+			// Inside a role, names are the role's own.
+			for i := range refs {
+				if !strings.HasPrefix(refs[i].Addr, "role.") {
+					refs[i].Addr = r.Prefix() + refs[i].Addr
+				}
+			}
 			*dst, diags = refs, append(diags, d...)
 		}
 	}
@@ -397,6 +469,18 @@ func (s *Site) checkUnique() hcl.Diagnostics {
 	byAddr := map[string]bool{}
 	for _, r := range s.Resources {
 		byAddr[r.Addr()] = true
+	}
+	for _, role := range s.Roles {
+		byAddr[role.Addr()] = true
+		for _, v := range role.Variables {
+			dup("variable in role "+role.Name, v.Name, v.DeclRange)
+		}
+		for _, l := range role.Locals {
+			dup("local value in role "+role.Name, l.Name, l.DeclRange)
+		}
+		for _, o := range role.Outputs {
+			dup("output of role "+role.Name, o.Name, o.DeclRange)
+		}
 	}
 	for _, r := range s.Resources {
 		for _, name := range MetaArguments {

@@ -59,7 +59,7 @@ func TestErrorCorpus(t *testing.T) {
 }
 
 func evaluate(dir string) hcl.Diagnostics {
-	site, diags := config.Load(dir)
+	site, diags := config.Load(dir, config.Options{})
 	vars, d := eval.Variables(site, eval.Inputs{})
 	diags = append(diags, d...)
 	prog, d := eval.Compile(site)

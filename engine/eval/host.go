@@ -23,6 +23,9 @@ type Scope struct {
 	Var  cty.Value // object of input variables
 	Host cty.Value // object: name, address, groups, vars
 	Fact cty.Value // object of facts; cty.NilVal when not gathered
+	// Selects reports whether an inventory selector (a role's targets)
+	// selects this host; nil selects by host name and group only.
+	Selects func(selector string) bool
 }
 
 // Node is one resource instance of one host.
@@ -98,6 +101,19 @@ func siteTraversals(site *config.Site) []hcl.Traversal {
 			out = append(out, e.Variables()...)
 		}
 	}
+	for _, role := range site.Roles {
+		for _, e := range []hcl.Expression{role.Inputs, role.When} {
+			if e != nil {
+				out = append(out, e.Variables()...)
+			}
+		}
+		for _, l := range role.Locals {
+			out = append(out, l.Expr.Variables()...)
+		}
+		for _, o := range role.Outputs {
+			out = append(out, o.Expr.Variables()...)
+		}
+	}
 	return out
 }
 
@@ -117,27 +133,91 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 		return fnCache[dir]
 	}
 
-	locals, diags := evalLocals(site, base, fns(site.Dir))
+	locals, diags := evalLocals(site.Locals, base, fns(site.Dir))
 	base["local"] = cty.ObjectVal(locals)
 
 	if diags.HasErrors() {
 		return nil, diags
 	}
 
+	// Each role on this host gets its own var and local.
+	roleBase := map[*config.Role]map[string]cty.Value{}
+	excluded := map[string]bool{}
+	for _, role := range site.Roles {
+		b, on, d := p.roleScope(role, scope, base, fns)
+		diags = append(diags, d...)
+		if !on {
+			excluded[role.Addr()] = true
+			continue
+		}
+		roleBase[role] = b
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+
 	// done holds each evaluated resource's instances and the value other
 	// expressions see: an object, a map of objects (for_each) or a tuple
-	// of objects (count).
+	// of objects (count); and each role's nodes and outputs, once used.
 	type evaluated struct {
 		nodes []*Node
 		value cty.Value
 	}
 	done := map[string]*evaluated{}
-	excluded := map[string]bool{}
+	// roleDone gathers a role's nodes and evaluates its outputs, the first
+	// time the site refers to it (all its resources come before).
+	roleDone := func(role *config.Role) (*evaluated, hcl.Diagnostics) {
+		if e, ok := done[role.Addr()]; ok {
+			return e, nil
+		}
+		e := &evaluated{}
+		objs := map[string]map[string]cty.Value{}
+		for _, r := range site.Resources {
+			if r.Role != role {
+				continue
+			}
+			if x, ok := done[r.Addr()]; ok {
+				e.nodes = append(e.nodes, x.nodes...)
+				if objs[r.Type.Name] == nil {
+					objs[r.Type.Name] = map[string]cty.Value{}
+				}
+				objs[r.Type.Name][r.Name] = x.value
+			}
+		}
+		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: fns(role.Dir)}
+		for k, v := range roleBase[role] {
+			ctx.Variables[k] = v
+		}
+		for typ, m := range objs {
+			ctx.Variables[typ] = cty.ObjectVal(m)
+		}
+		outs := map[string]cty.Value{}
+		var diags hcl.Diagnostics
+		for _, o := range role.Outputs {
+			v, d := o.Expr.Value(ctx)
+			diags = append(diags, d...)
+			if o.Sensitive {
+				v = v.Mark(Sensitive)
+			}
+			outs[o.Name] = v
+		}
+		e.value = cty.ObjectVal(outs)
+		done[role.Addr()] = e
+		return e, diags
+	}
 	g := &HostGraph{}
 	for _, r := range p.order {
+		if r.Role != nil && excluded[r.Role.Addr()] {
+			excluded[r.Addr()] = true
+			continue
+		}
 		refs := p.refs[r]
 		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: fns(r.BaseDir)}
-		for k, v := range base {
+		rb := base
+		if r.Role != nil {
+			rb = roleBase[r.Role]
+		}
+		for k, v := range rb {
 			ctx.Variables[k] = v
 		}
 		missing := false
@@ -147,19 +227,27 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 			if !ok && ref.reverse && excluded[ref.addr] {
 				continue // a notify or prereq from a resource not on this host
 			}
+			if !ok && !excluded[ref.addr] {
+				if role := site.Role(ref.addr); role != nil {
+					var d hcl.Diagnostics
+					e, d = roleDone(role)
+					diags, ok = append(diags, d...), !d.HasErrors()
+				}
+			}
 			if !ok {
 				if excluded[ref.addr] {
 					diags = append(diags, &hcl.Diagnostic{
 						Severity: hcl.DiagError,
 						Summary:  "Reference to a resource excluded on this host",
-						Detail:   fmt.Sprintf("%s refers to %s, whose when condition is false on host %s. Give both the same condition.", r.Addr(), ref.addr, hostName(scope)),
+						Detail:   fmt.Sprintf("%s refers to %s, which is not applied to host %s (its when condition is false, or its role does not target the host). Give both the same condition.", r.Addr(), ref.addr, hostName(scope)),
 						Subject:  ref.rng.Ptr(),
 					})
 				}
 				missing = true
 				continue
 			}
-			typ, name, _ := strings.Cut(ref.addr, ".")
+			// Expressions see names local to their role: file.x, role.web.
+			typ, name, _ := strings.Cut(strings.TrimPrefix(ref.addr, r.Prefix()), ".")
 			if objs[typ] == nil {
 				objs[typ] = map[string]cty.Value{}
 			}
@@ -414,10 +502,10 @@ func attrRange(r *config.Resource, name string) hcl.Range {
 	return r.DeclRange
 }
 
-func evalLocals(site *config.Site, base map[string]cty.Value, fns map[string]function.Function) (map[string]cty.Value, hcl.Diagnostics) {
+func evalLocals(locals []*config.Local, base map[string]cty.Value, fns map[string]function.Function) (map[string]cty.Value, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	byName := map[string]*config.Local{}
-	for _, l := range site.Locals {
+	for _, l := range locals {
 		byName[l.Name] = l
 	}
 	out := map[string]cty.Value{}
@@ -458,7 +546,7 @@ func evalLocals(site *config.Site, base map[string]cty.Value, fns map[string]fun
 		out[l.Name] = v
 		state[l.Name] = 2
 	}
-	for _, l := range site.Locals {
+	for _, l := range locals {
 		visit(l, nil)
 	}
 	return out, diags
@@ -509,11 +597,18 @@ func resourceRefs(r *config.Resource) []ref {
 		trs = append(trs, e.Variables()...)
 	}
 	for _, tr := range trs {
-		if _, ok := resource.Lookup(tr.RootName()); !ok || len(tr) < 2 {
+		if len(tr) < 2 {
 			continue
 		}
-		if a, ok := tr[1].(hcl.TraverseAttr); ok {
-			add(ref{addr: tr.RootName() + "." + a.Name, rng: tr.SourceRange(), expr: true})
+		a, ok := tr[1].(hcl.TraverseAttr)
+		if !ok {
+			continue
+		}
+		switch _, isType := resource.Lookup(tr.RootName()); {
+		case tr.RootName() == "role" && r.Role == nil:
+			add(ref{addr: "role." + a.Name, rng: tr.SourceRange(), expr: true})
+		case isType:
+			add(ref{addr: r.Prefix() + tr.RootName() + "." + a.Name, rng: tr.SourceRange(), expr: true})
 		}
 	}
 	return out
@@ -537,8 +632,17 @@ func (p *Program) resourceOrder() ([]*config.Resource, hcl.Diagnostics) {
 	site := p.Site
 	var diags hcl.Diagnostics
 	byAddr := map[string]*config.Resource{}
+	roleMembers := map[string][]*config.Resource{}
 	for _, r := range site.Resources {
 		byAddr[r.Addr()] = r
+		if r.Role != nil {
+			roleMembers[r.Role.Addr()] = append(roleMembers[r.Role.Addr()], r)
+		}
+	}
+	for _, role := range site.Roles {
+		if _, ok := roleMembers[role.Addr()]; !ok {
+			roleMembers[role.Addr()] = nil
+		}
 	}
 	var order []*config.Resource
 	state := map[string]int{}
@@ -570,6 +674,10 @@ func (p *Program) resourceOrder() ([]*config.Resource, hcl.Diagnostics) {
 		for _, x := range p.refs[r] {
 			if dep, ok := byAddr[x.addr]; ok {
 				visit(dep)
+			} else if members, ok := roleMembers[x.addr]; ok {
+				for _, m := range members {
+					visit(m)
+				}
 			} else if x.expr {
 				// depends_on and watch were checked when loading.
 				diags = append(diags, &hcl.Diagnostic{

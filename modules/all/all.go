@@ -6,6 +6,8 @@ import (
 	_ "github.com/pinery/pinery/modules/directory"
 	_ "github.com/pinery/pinery/modules/exec"
 	_ "github.com/pinery/pinery/modules/file"
+	_ "github.com/pinery/pinery/modules/group"
 	_ "github.com/pinery/pinery/modules/pkg"
 	_ "github.com/pinery/pinery/modules/service"
+	_ "github.com/pinery/pinery/modules/user"
 )

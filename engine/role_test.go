@@ -1,0 +1,205 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pinery/pinery/engine"
+	"github.com/pinery/pinery/engine/transport"
+	"github.com/pinery/pinery/inventory"
+)
+
+const webRole = `
+variable "root" { type = string }
+variable "port" {
+  type    = number
+  default = 80
+  validation {
+    condition     = var.port > 0 && var.port < 65536
+    error_message = "port is a TCP port."
+  }
+}
+variable "token" {
+  type      = string
+  default   = ""
+  sensitive = true
+}
+locals { dir = "${var.root}/web" }
+directory "root" {
+  path = local.dir
+}
+file "conf" {
+  path    = "${directory.root.path}/conf"
+  content = "listen ${var.port}\n"
+}
+file "token" {
+  path    = "${directory.root.path}/token"
+  content = "${var.token}\n"
+}
+exec "reload" {
+  command      = "echo reload >> ${var.root}/log"
+  refresh_only = true
+  watch        = [file.conf]
+}
+output "conf_path" {
+  value = file.conf.path
+}
+`
+
+// A role is included twice with different inputs, once on a host it does
+// not target; its resources are addressed under role.NAME, see their own
+// names, and its outputs reach the site.
+func TestRoles(t *testing.T) {
+	target := t.TempDir()
+	site := writeSite(t, map[string]string{
+		"roles/web/main.hcl": webRole,
+		"main.hcl": `
+variable "root" { type = string }
+variable "secret" {
+  type      = string
+  sensitive = true
+}
+role "a" {
+  source = "./roles/web"
+  inputs = { root = "${var.root}/a", port = 8080, token = var.secret }
+}
+role "b" {
+  source  = "./roles/web"
+  targets = ["web"]
+  inputs  = { root = "${var.root}/b" }
+}
+role "c" {
+  source  = "./roles/web"
+  targets = ["local"]
+  inputs  = { root = "${var.root}/c" }
+}
+file "summary" {
+  path    = "${var.root}/summary"
+  content = "a at ${role.a.conf_path}\n"
+}
+`})
+	r := localRun(t, site, map[string]string{"root": target, "secret": "hunter2-in-role"})
+	text := planText(t, r)
+	for _, want := range []string{"+ role.a.directory.root", "+ role.a.file.conf", "+listen 8080", "+ role.c.file.conf", "+listen 80", "+ file.summary", "+a at " + target + "/a/web/conf", "! role.a.exec.reload (watches role.a.file.conf, which changes)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("plan lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "role.b.") || strings.Contains(text, "hunter2") {
+		t.Errorf("plan shows role b (not targeted) or the secret:\n%s", text)
+	}
+	if res, ev := applyAll(t, r); res.Failed != 0 {
+		t.Fatalf("apply: %+v %+v", res, ev)
+	}
+	if b, _ := os.ReadFile(filepath.Join(target, "a/web/token")); string(b) != "hunter2-in-role\n" {
+		t.Errorf("token = %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(target, "b")); err == nil {
+		t.Error("role b was applied to a host it does not target")
+	}
+	if text := planText(t, localRun(t, site, map[string]string{"root": target, "secret": "hunter2-in-role"})); !strings.Contains(text, "no changes") {
+		t.Errorf("second plan:\n%s", text)
+	}
+}
+
+// Role targets are inventory selectors.
+func TestRoleTargetsUseInventory(t *testing.T) {
+	inv, diags := inventory.Parse([]byte(`
+host "b1" { address = "127.0.0.1" }
+host "b2" { address = "127.0.0.1" }
+group "arm" { hosts = ["b[1:1]"] }
+`), "inv.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	target := t.TempDir()
+	site := writeSite(t, map[string]string{
+		"roles/web/main.hcl": webRole,
+		"main.hcl": `
+variable "root" { type = string }
+role "w" {
+  source  = "./roles/web"
+  targets = ["arm:!b2"]
+  inputs  = { root = "${var.root}/${host.name}" }
+}
+`})
+	r, diags := engine.Load(engine.Options{
+		SiteDir:   site,
+		Hosts:     inv.Hosts,
+		Inventory: inv,
+		Inputs:    evalInputs(map[string]string{"root": target}),
+		Dial: func(ctx context.Context, h *inventory.Host) (transport.Host, error) {
+			return transport.NewLocal(), nil
+		},
+	})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	defer r.Close()
+	p, _ := r.Plan(context.Background())
+	got := map[string]int{}
+	for _, h := range p.Hosts {
+		got[h.Host] = h.Counts().Changed()
+	}
+	if got["b1"] == 0 || got["b2"] != 0 {
+		t.Errorf("changes per host %v: want some on b1 (arm) and none on b2", got)
+	}
+}
+
+// Bad role calls: each is a diagnostic with its place and a way out, all in
+// one run.
+func TestRoleErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ site, want string }{
+		"missing dir":   {`role "x" { source = "./roles/nope" }`, "main.hcl:1,21-35: Role not found; There is no directory"},
+		"library":       {`role "x" { source = "nope" }`, `No role "nope" in the state library`},
+		"bad source":    {`role "x" { source = "a b" }`, "neither a path"},
+		"missing input": {`role "x" { source = "./roles/web" }`, `needs the input "root"`},
+		"unknown input": {`role "x" {
+  source = "./roles/web"
+  inputs = { root = "/r", prot = 1 }
+}`, `main.hcl:3,12-37: Unknown role input; Role x (./roles/web) has no input "prot"`},
+		"wrong type": {`role "x" {
+  source = "./roles/web"
+  inputs = { root = "/r", port = "http" }
+}`, `Input "port" of role x must be number`},
+		"validation": {`role "x" {
+  source = "./roles/web"
+  inputs = { root = "/r", port = 70000 }
+}`, "port is a TCP port. (input of role x)"},
+		"duplicate": {`role "x" {
+  source = "./roles/web"
+  inputs = { root = "/r" }
+}
+role "x" {
+  source = "./roles/web"
+  inputs = { root = "/s" }
+}`, "Duplicate role"},
+		"output in site": {`output "o" { value = 1 }`, "Output outside a role"},
+		"undeclared role": {`file "f" {
+  path       = "/f"
+  content    = "x"
+  depends_on = [role.nope]
+}`, "refers to role.nope, which is not declared"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			site := writeSite(t, map[string]string{"roles/web/main.hcl": webRole, "main.hcl": tc.site})
+			r, diags := engine.Load(engine.Options{
+				SiteDir: site,
+				Hosts:   []*inventory.Host{{Name: "local", Address: "localhost", Groups: []string{"all"}}},
+				Dial: func(ctx context.Context, h *inventory.Host) (transport.Host, error) {
+					return transport.NewLocal(), nil
+				},
+			})
+			if !diags.HasErrors() {
+				r.Close()
+				t.Fatalf("no error")
+			}
+			if !strings.Contains(diags.Error(), tc.want) {
+				t.Errorf("got %s\nwant %q", diags.Error(), tc.want)
+			}
+		})
+	}
+}
