@@ -60,7 +60,7 @@ func (p *Program) roleScope(role *config.Role, scope Scope, site map[string]cty.
 			given[k.AsString()] = e
 		}
 	}
-	vars, d := bindInputs(role, given, rng)
+	vars, d := bindInputs(role, given, rng, fns(role.Dir))
 	diags = append(diags, d...)
 	if d.HasErrors() {
 		return nil, false, diags
@@ -77,7 +77,7 @@ func (p *Program) roleScope(role *config.Role, scope Scope, site map[string]cty.
 
 // bindInputs checks a role's input values against its variable blocks:
 // every input declared, every required one given, types, validations.
-func bindInputs(role *config.Role, given map[string]cty.Value, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
+func bindInputs(role *config.Role, given map[string]cty.Value, rng hcl.Range, fns map[string]function.Function) (cty.Value, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	declared := map[string]bool{}
 	var names []string
@@ -132,7 +132,7 @@ func bindInputs(role *config.Role, given map[string]cty.Value, rng hcl.Range) (c
 			continue
 		}
 		if raw, _ := val.UnmarkDeep(); raw.IsWhollyKnown() {
-			for _, d := range validate(v, raw) {
+			for _, d := range validate(v, raw, fns) {
 				d.Detail += fmt.Sprintf(" (input of role %s)", role.Name)
 				diags = append(diags, d)
 			}

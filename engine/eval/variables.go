@@ -13,8 +13,10 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/pinery/pinery/engine/config"
+	"github.com/pinery/pinery/engine/funcs"
 )
 
 // Sensitive is the cty mark carried by sensitive values. Anything derived
@@ -115,7 +117,7 @@ func Variables(site *config.Site, in Inputs) (cty.Value, hcl.Diagnostics) {
 			continue
 		}
 		if val.IsWhollyKnown() {
-			diags = append(diags, validate(v, val)...)
+			diags = append(diags, validate(v, val, funcs.Table(site.Dir))...)
 		}
 		if v.Sensitive {
 			val = val.Mark(Sensitive)
@@ -147,9 +149,11 @@ func parseRaw(v *config.Variable, raw, from string) (cty.Value, hcl.Diagnostics)
 	return expr.Value(nil)
 }
 
-func validate(v *config.Variable, val cty.Value) hcl.Diagnostics {
+// validate runs a variable's validation rules; they may call functions
+// (can, regex, contains), as in Terraform.
+func validate(v *config.Variable, val cty.Value, fns map[string]function.Function) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.Name: val})}}
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.Name: val})}, Functions: fns}
 	for _, rule := range v.Validations {
 		ok, d := rule.Condition.Value(ctx)
 		diags = append(diags, d...)

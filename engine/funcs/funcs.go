@@ -4,6 +4,7 @@ package funcs
 
 import (
 	"fmt"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"os"
 	"path/filepath"
 
@@ -24,6 +25,9 @@ import (
 func Table(baseDir string) map[string]function.Function {
 	t := base(baseDir)
 	t["templatefile"] = makeTemplateFile(baseDir, func() map[string]function.Function { return base(baseDir) })
+	// can and try, as in Terraform: validations like can(regex(...)).
+	t["can"] = tryfunc.CanFunc
+	t["try"] = tryfunc.TryFunc
 	return t
 }
 

@@ -1,12 +1,8 @@
-# The example site: a motd written from facts, nginx serving a small
-# directory tree, and a templated nginx site that reloads nginx when it
-# changes. Run it on the test fleet with `make demo`.
-
-variable "greeting" {
-  type        = string
-  default     = "Managed by pinery. Local changes will be overwritten."
-  description = "First line of the login message."
-}
+# The example site: every board gets the library's base role (a motd from
+# facts, a journal that spares the SD card); the boards of the fleet group
+# get the web role of this site (nginx serving a small tree, its site file
+# reloading nginx when it changes). Run it on the test fleet with
+# `make demo`.
 
 variable "listen_port" {
   type    = number
@@ -17,6 +13,30 @@ variable "listen_port" {
   }
 }
 
-locals {
-  www = "/srv/www"
+# A secret. In real life give it with PINERY_VAR_status_token or a
+# --var-file kept out of the repository; plans never show it.
+variable "status_token" {
+  type      = string
+  default   = "example-token-change-me"
+  sensitive = true
+}
+
+role "base" {
+  source = "base"
+  inputs = {
+    motd = "  Example site of pinery: nginx on port ${var.listen_port}."
+  }
+}
+
+role "web" {
+  source  = "./roles/web"
+  targets = ["fleet"]
+  inputs = {
+    listen_port  = var.listen_port
+    status_token = var.status_token
+    static_files = {
+      "robots.txt" = "User-agent: *\nDisallow: /\n"
+      "humans.txt" = "Configured by pinery.\n"
+    }
+  }
 }
