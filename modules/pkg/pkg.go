@@ -14,8 +14,9 @@ import (
 const doc = `Installs, upgrades, pins or removes one Debian package with apt.
 
 **Reading.** The probe asks dpkg for the package's status and version (one
-` + "`dpkg-query`" + ` per package). Only when something may need doing does it also ask
-apt for the candidate version (` + "`apt-cache policy`" + `); ` + "`state = \"latest\"`" + `
+` + "`dpkg-query`" + ` for all the packages of a host). Only when something may need doing
+does it also ask apt for the candidate version (one ` + "`apt-cache policy`" + ` for all
+such packages); ` + "`state = \"latest\"`" + `
 always asks, and also checks how old the apt lists are. Nothing is changed while
 planning: apt-get update never runs during a plan.
 

@@ -21,7 +21,7 @@ import (
 const doc = `Keeps a systemd unit running or stopped, enabled at boot or not, and
 restarts (or reloads) it when a resource it ` + "`watch`" + `es changes.
 
-**Reading.** One ` + "`systemctl show`" + ` per service reads its load state, active
+**Reading.** One ` + "`systemctl show`" + ` for all the services of a host reads their load state, active
 state and unit file state. A unit that does not exist yet is not an error: the
 package that installs it may be applied earlier in the same run. The plan then
 shows the change with "(unit not found yet)", and apply fails clearly if the
