@@ -7,6 +7,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -314,6 +316,7 @@ func (h *hostRun) probe(ctx context.Context) {
 		return
 	}
 	h.owed = parseJournal(outs[len(batches)].Stdout)
+	h.plan.JournalHash = probeHash(outs[len(batches)])
 	results := make([]resource.ProbeResult, len(nodes))
 	probeErrs := make([]error, len(nodes))
 	for i, b := range batches {
@@ -337,7 +340,7 @@ func (h *hostRun) probe(ctx context.Context) {
 	index := map[*eval.Node]int{}
 	for i, n := range nodes {
 		index[n] = i
-		rp := &plan.ResourcePlan{Addr: n.Addr()}
+		rp := &plan.ResourcePlan{Addr: n.Addr(), ProbeHash: probeHash(results[i])}
 		h.plan.Resources = append(h.plan.Resources, rp)
 		err := probeErrs[i]
 		var d *resource.Diff
@@ -355,6 +358,21 @@ func (h *hostRun) probe(ctx context.Context) {
 		rp.Action, rp.Changes, rp.Diff = d.Action, d.Changes, d.TextDiff
 	}
 	h.planRequisites(index)
+}
+
+func probeHash(r resource.ProbeResult) string {
+	sum := sha256.Sum256(append(r.Stdout, fmt.Sprintf("\x00%d", r.ExitCode)...))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Refuse takes a host out of the apply, with the reason (a saved plan
+// found it drifted).
+func (r *Run) Refuse(host string, err error) {
+	for _, h := range r.hosts {
+		if h.inv.Name == host && h.plan != nil {
+			h.plan.Error = err
+		}
+	}
 }
 
 // probeBatch is one snippet of a host's probe script: either one resource's

@@ -2,29 +2,43 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pinery/pinery/engine"
+	"github.com/pinery/pinery/engine/plan"
 )
 
 func newApplyCmd(g *globals) *cobra.Command {
 	var autoApprove bool
 	cmd := &cobra.Command{
-		Use:   "apply [SITE]",
+		Use:   "apply [SITE | PLANFILE]",
 		Short: "Plan, confirm, and change each host to match the site",
 		Long: `apply computes the plan exactly as "pinery plan" does, shows it, asks for
 confirmation (unless --auto-approve), then applies it: hosts in parallel,
 resources of a host in dependency order. A failed resource skips the resources
 that depend on it; the other hosts go on. If the configuration has an error,
-no host is changed.`,
+no host is changed.
+
+Given a file saved by "pinery plan --out", apply applies exactly that plan,
+without asking: it reads each host again and refuses a host whose state
+drifted since the plan, or whose plan would now differ; a saved plan is
+applied once.`,
 		Example: `  pinery apply -i inventory.hcl site/
-  pinery apply -i inventory.hcl -l sopine01 --auto-approve site/`,
+  pinery apply -i inventory.hcl -l sopine01 --auto-approve site/
+  pinery plan -i inventory.hcl --out release.plan site/ && pinery apply release.plan`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
+					return g.applySaved(cmd, args[0])
+				}
+			}
 			r, ok := g.prepare(args)
 			if !ok {
 				return exitError{1}
@@ -38,8 +52,7 @@ no host is changed.`,
 			if g.writeDiags(diags, r.Site.Parser) {
 				return exitError{1}
 			}
-			st := g.style()
-			if err := p.WriteText(g.stdout, st); err != nil {
+			if err := p.WriteText(g.stdout, g.style()); err != nil {
 				return err
 			}
 			if !p.HasChanges() {
@@ -59,45 +72,52 @@ no host is changed.`,
 					return exitError{1}
 				}
 			}
-			fmt.Fprintln(g.stdout)
-			results := r.Apply(ctx, func(e engine.Event) {
-				line := fmt.Sprintf("%s: %s %s", e.Host, e.Addr, e.Status)
-				if e.Note != "" {
-					line += ": " + e.Note
-				}
-				if e.Err != nil {
-					line += ": " + e.Err.Error()
-					line = paint(st.Remove, line)
-				}
-				fmt.Fprintln(g.stdout, line)
-			})
-			failed := 0
-			var changed int
-			for _, res := range results {
-				changed += res.Changed
-				if res.Err != nil || res.Failed > 0 {
-					failed++
-				}
-			}
-			fmt.Fprintf(g.stdout, "\nApply: %s changed on %s, %s failed (%.1fs).\n",
-				plural(changed, "resource", "resources"), plural(len(results), "host", "hosts"),
-				plural(failed, "host", "hosts"), time.Since(start).Seconds())
-			if failed > 0 || p.HasErrors() {
-				for _, res := range results {
-					if res.Err != nil {
-						fmt.Fprintf(g.stdout, "  %s: not applied: %v\n", res.Host, res.Err)
-					} else if res.Failed > 0 {
-						fmt.Fprintf(g.stdout, "  %s: %d failed, %d skipped\n", res.Host, res.Failed, res.Skipped)
-					}
-				}
-				return exitError{1}
-			}
-			return nil
+			return g.runApply(ctx, r, p, start)
 		},
 	}
 	addRunFlags(cmd, g)
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
 	return cmd
+}
+
+// runApply applies a plan, prints each event and the summary, and turns
+// the outcome into the exit code.
+func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, start time.Time) error {
+	st := g.style()
+	fmt.Fprintln(g.stdout)
+	results := r.Apply(ctx, func(e engine.Event) {
+		line := fmt.Sprintf("%s: %s %s", e.Host, e.Addr, e.Status)
+		if e.Note != "" {
+			line += ": " + e.Note
+		}
+		if e.Err != nil {
+			line += ": " + e.Err.Error()
+			line = paint(st.Remove, line)
+		}
+		fmt.Fprintln(g.stdout, line)
+	})
+	failed := 0
+	var changed int
+	for _, res := range results {
+		changed += res.Changed
+		if res.Err != nil || res.Failed > 0 {
+			failed++
+		}
+	}
+	fmt.Fprintf(g.stdout, "\nApply: %s changed on %s, %s failed (%.1fs).\n",
+		plural(changed, "resource", "resources"), plural(len(results), "host", "hosts"),
+		plural(failed, "host", "hosts"), time.Since(start).Seconds())
+	if failed > 0 || p.HasErrors() {
+		for _, res := range results {
+			if res.Err != nil {
+				fmt.Fprintf(g.stdout, "  %s: not applied: %v\n", res.Host, res.Err)
+			} else if res.Failed > 0 {
+				fmt.Fprintf(g.stdout, "  %s: %d failed, %d skipped\n", res.Host, res.Failed, res.Skipped)
+			}
+		}
+		return exitError{1}
+	}
+	return nil
 }
 
 func paint(f func(string) string, s string) string {

@@ -8,6 +8,7 @@ import (
 
 func newPlanCmd(g *globals) *cobra.Command {
 	var detailed, asJSON bool
+	var out string
 	cmd := &cobra.Command{
 		Use:   "plan [SITE]",
 		Short: "Show what apply would change on each host",
@@ -16,7 +17,8 @@ resources in one batched command, and shows what apply would change. It changes
 nothing.`,
 		Example: `  pinery plan -i inventory.hcl site/
   pinery plan -i inventory.hcl -l 'web,!h3' --var motd=hello site/
-  pinery plan -i inventory.hcl --detailed-exitcode --json site/ > plan.json`,
+  pinery plan -i inventory.hcl --detailed-exitcode --json site/ > plan.json
+  pinery plan -i inventory.hcl --out release.plan site/`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, ok := g.prepare(args)
@@ -40,6 +42,11 @@ nothing.`,
 			if err != nil {
 				return fmt.Errorf("writing the plan: %w", err)
 			}
+			if out != "" {
+				if err := g.savePlan(out, siteArg(args), r, p); err != nil {
+					return err
+				}
+			}
 			switch {
 			case p.HasErrors():
 				return exitError{1}
@@ -52,5 +59,6 @@ nothing.`,
 	addRunFlags(cmd, g)
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on errors")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write the plan as JSON (see docs/json.md)")
+	cmd.Flags().StringVar(&out, "out", "", "also save the plan to FILE, for `pinery apply FILE` (see docs/cli.md)")
 	return cmd
 }

@@ -22,6 +22,8 @@ type HostPlan struct {
 	// Error is set when the host could not be planned (unreachable, probe
 	// failed); the other hosts are planned regardless.
 	Error error
+	// JournalHash is a digest of the host's journal of owed refreshes.
+	JournalHash string
 }
 
 // ResourcePlan is one resource's planned action.
@@ -36,6 +38,9 @@ type ResourcePlan struct {
 	// not count as a change.
 	Conditional string
 	Error       error // the resource could not be planned
+	// ProbeHash is a digest of what the probe saw (never the content), so
+	// that a saved plan can tell which resources drifted since.
+	ProbeHash string
 }
 
 // Counts tallies actions.

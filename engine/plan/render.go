@@ -172,6 +172,28 @@ type jsonCounts struct {
 	Errors int `json:"errors"`
 }
 
+// jsonDoc is the host's part of the JSON plan, sensitive values removed.
+func (h *HostPlan) jsonDoc() jsonHost {
+	jh := jsonHost{Host: h.Host, Resources: []jsonResource{}, Summary: toJSONCounts(h.Counts())}
+	if h.Error != nil {
+		jh.Error = h.Error.Error()
+	}
+	for _, r := range h.Resources {
+		jr := jsonResource{Address: r.Addr, Action: r.Action.String(), Diff: r.Diff, Reasons: r.Reasons, Conditional: r.Conditional}
+		if r.Error != nil {
+			jr.Action, jr.Error = "error", r.Error.Error()
+		}
+		for _, ch := range r.Changes {
+			if ch.Sensitive {
+				ch.Old, ch.New = "", ""
+			}
+			jr.Changes = append(jr.Changes, ch)
+		}
+		jh.Resources = append(jh.Resources, jr)
+	}
+	return jh
+}
+
 func toJSONCounts(c Counts) jsonCounts {
 	return jsonCounts{Create: c.Create, Update: c.Update, Delete: c.Delete, Run: c.Run, Errors: c.Errors}
 }
@@ -181,24 +203,7 @@ func toJSONCounts(c Counts) jsonCounts {
 func (p *Plan) WriteJSON(w io.Writer) error {
 	doc := jsonPlan{FormatVersion: FormatVersion, Hosts: []jsonHost{}, Summary: toJSONCounts(p.Counts())}
 	for _, h := range p.Hosts {
-		jh := jsonHost{Host: h.Host, Resources: []jsonResource{}, Summary: toJSONCounts(h.Counts())}
-		if h.Error != nil {
-			jh.Error = h.Error.Error()
-		}
-		for _, r := range h.Resources {
-			jr := jsonResource{Address: r.Addr, Action: r.Action.String(), Diff: r.Diff, Reasons: r.Reasons, Conditional: r.Conditional}
-			if r.Error != nil {
-				jr.Action, jr.Error = "error", r.Error.Error()
-			}
-			for _, ch := range r.Changes {
-				if ch.Sensitive {
-					ch.Old, ch.New = "", ""
-				}
-				jr.Changes = append(jr.Changes, ch)
-			}
-			jh.Resources = append(jh.Resources, jr)
-		}
-		doc.Hosts = append(doc.Hosts, jh)
+		doc.Hosts = append(doc.Hosts, h.jsonDoc())
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
