@@ -7,7 +7,10 @@ import (
 	_ "github.com/pinery/pinery/modules/exec"
 	_ "github.com/pinery/pinery/modules/file"
 	_ "github.com/pinery/pinery/modules/group"
+	_ "github.com/pinery/pinery/modules/line"
 	_ "github.com/pinery/pinery/modules/pkg"
 	_ "github.com/pinery/pinery/modules/service"
+	_ "github.com/pinery/pinery/modules/symlink"
+	_ "github.com/pinery/pinery/modules/sysctl"
 	_ "github.com/pinery/pinery/modules/user"
 )
