@@ -374,7 +374,7 @@ SocketPath: $ACNG_STATE/socket
 ForeGround: 1
 EOF
   # Foreground under setsid, so its PID is ours to stop and it outlives this shell.
-  setsid apt-cacher-ng -c "$conf" </dev/null >>"$ACNG_STATE/log/stdout.log" 2>&1 9>&- &
+  detach apt-cacher-ng -c "$conf" </dev/null >>"$ACNG_STATE/log/stdout.log" 2>&1
   echo $! >"$ACNG_STATE/pid"
   local i
   for ((i = 0; i < 100; i++)); do
@@ -481,9 +481,22 @@ done
 EOF
 }
 
+# detach runs a daemon in the background under setsid (its PID in $!), holding none of this
+# script's descriptors beyond 0-2: a lock its caller holds (flock FILE make test, fd 9 here)
+# must not live on in the fleet's daemons, or every later run waits on it forever.
+detach() {
+  (
+    local fd pid=$BASHPID
+    for fd in $(ls "/proc/$pid/fd"); do
+      if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec setsid "$@"
+  ) &
+}
+
 boot_host() {
   local n=$1 d=$STATE/h$1
-  setsid bash "$d/run.sh" </dev/null >/dev/null 2>&1 9>&- &
+  detach bash "$d/run.sh" </dev/null >/dev/null 2>&1
   echo $! >"$d/run.pid"
 }
 
