@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"golang.org/x/term"
 
+	"github.com/pinery/pinery/engine/eval"
 	"github.com/pinery/pinery/engine/plan"
 )
 
@@ -55,14 +56,20 @@ func (g *globals) writeDiags(diags hcl.Diagnostics, parsers ...*hclparse.Parser)
 		}
 	}
 	// Sources not held by a parser (e.g. the inventory) are read again so
-	// that every diagnostic shows its snippet.
+	// that every diagnostic shows its snippet; never an age-encrypted var
+	// file (its cleartext is in no parser, and its ciphertext is no help).
 	for _, d := range diags {
 		if d.Subject == nil || d.Subject.Filename == "" {
 			continue
 		}
-		if _, ok := files[d.Subject.Filename]; !ok {
-			if src, err := os.ReadFile(d.Subject.Filename); err == nil {
-				files[d.Subject.Filename] = &hcl.File{Bytes: src}
+		name := d.Subject.Filename
+		if eval.IsEncrypted(name, nil) {
+			files[name] = nil
+			continue
+		}
+		if _, ok := files[name]; !ok {
+			if src, err := os.ReadFile(name); err == nil && !eval.IsEncrypted(name, src) {
+				files[name] = &hcl.File{Bytes: src}
 			}
 		}
 	}

@@ -29,6 +29,7 @@ type globals struct {
 	limit       string
 	vars        []string
 	varFiles    []string
+	ageIDs      []string
 	parallelism int
 	stats       bool
 	noColor     bool
@@ -71,17 +72,25 @@ shows what would change (plan) and changes exactly that (apply).`,
 	pf.BoolVar(&g.noColor, "no-color", false, "plain output without colours (also NO_COLOR=1)")
 	root.AddCommand(
 		newValidateCmd(g), newFmtCmd(g), newPlanCmd(g), newApplyCmd(g), newFactsCmd(g), newVersionCmd(g), newDocsCmd(g),
+		newSecretsCmd(g),
 	)
 	return root
 }
 
 // addRunFlags adds the flags of commands that evaluate a site.
 func addRunFlags(cmd *cobra.Command, g *globals) {
+	addVarFlags(cmd, g)
 	f := cmd.Flags()
-	f.StringArrayVar(&g.vars, "var", nil, "set a variable: --var name=value (repeatable)")
-	f.StringArrayVar(&g.varFiles, "var-file", nil, "read variables from an HCL file (repeatable)")
 	f.IntVar(&g.parallelism, "parallelism", 64, "hosts handled at once")
 	f.BoolVar(&g.stats, "stats", false, "print SSH connections and command sessions per host to stderr")
+}
+
+// addVarFlags adds the flags that give variables' values.
+func addVarFlags(cmd *cobra.Command, g *globals) {
+	f := cmd.Flags()
+	f.StringArrayVar(&g.vars, "var", nil, "set a variable: --var name=value (repeatable)")
+	f.StringArrayVar(&g.varFiles, "var-file", nil, "read variables from an HCL file, age-encrypted when it ends in .age (repeatable)")
+	f.StringArrayVar(&g.ageIDs, "age-identity", nil, "age identity file that decrypts encrypted var files (repeatable; default $PINERY_AGE_IDENTITY_FILE, ~/.config/pinery/age/keys.txt)")
 }
 
 func newVersionCmd(g *globals) *cobra.Command {

@@ -41,7 +41,7 @@ func (g *globals) loadInventory() (*inventory.Inventory, []*inventory.Host, hcl.
 }
 
 func (g *globals) inputs() (eval.Inputs, hcl.Diagnostics) {
-	in := eval.Inputs{Vars: map[string]string{}, VarFiles: g.varFiles, Env: os.Environ()}
+	in := eval.Inputs{Vars: map[string]string{}, VarFiles: g.varFiles, Env: os.Environ(), AgeIdentities: g.ageIDs}
 	for _, kv := range g.vars {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

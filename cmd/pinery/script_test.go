@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/pinery/pinery/engine/transport/fleettest"
@@ -95,5 +97,33 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		if got != want {
 			ts.Fatalf("exit code %d, want %d", got, want)
 		}
+	},
+	// `agekeygen KEYFILE PUBFILE`: a fresh test identity, written as
+	// age-keygen does, and its recipient.
+	"agekeygen": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 2 {
+			ts.Fatalf("usage: agekeygen KEYFILE PUBFILE")
+		}
+		id, err := age.GenerateX25519Identity()
+		ts.Check(err)
+		rec := id.Recipient().String()
+		ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte("# created by the test (a test-only key)\n# public key: "+rec+"\n"+id.String()+"\n"), 0o600))
+		ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(rec+"\n"), 0o644))
+	},
+	// `ageencrypt PUBFILE IN OUT`: encrypt any file, unlike pinery secrets
+	// encrypt which refuses a var file that does not parse.
+	"ageencrypt": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 3 {
+			ts.Fatalf("usage: ageencrypt PUBFILE IN OUT")
+		}
+		recs, err := age.ParseRecipients(strings.NewReader(ts.ReadFile(args[0])))
+		ts.Check(err)
+		var buf bytes.Buffer
+		w, err := age.Encrypt(&buf, recs...)
+		ts.Check(err)
+		_, err = w.Write([]byte(ts.ReadFile(args[1])))
+		ts.Check(err)
+		ts.Check(w.Close())
+		ts.Check(os.WriteFile(ts.MkAbs(args[2]), buf.Bytes(), 0o644))
 	},
 }

@@ -27,12 +27,18 @@ const Sensitive = "sensitive"
 // Inputs are variable values given from outside the site.
 type Inputs struct {
 	Vars     map[string]string // --var name=value (raw text)
-	VarFiles []string          // --var-file, in order
-	Env      []string          // environment (PINERY_VAR_name=value)
+	VarFiles []string          // --var-file, in order; age-encrypted ones are decrypted
+	Env      []string          // environment (PINERY_VAR_name=value, PINERY_AGE_IDENTITY...)
+	// AgeIdentities are files of age identities (--age-identity) that
+	// decrypt encrypted var files, with those of the environment.
+	AgeIdentities []string
 }
 
 // Variables returns the object `var` from defaults, var files, environment
-// and --var (lowest to highest precedence), checked and validated.
+// and --var (lowest to highest precedence), checked and validated. A
+// variable given a value in an age-encrypted var file is sensitive, even
+// when its declaration does not say so (and when a later source overrides
+// that value).
 func Variables(site *config.Site, in Inputs) (cty.Value, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	declared := map[string]*config.Variable{}
@@ -40,25 +46,49 @@ func Variables(site *config.Site, in Inputs) (cty.Value, hcl.Diagnostics) {
 		declared[v.Name] = v
 	}
 	given := map[string]cty.Value{}
+	secret := map[string]bool{}
+	// A var file that could not be read may hold the missing values: then
+	// "no value for required variable" would only be noise.
+	unread := false
 
 	// Var files are HCL attribute files: name = value.
 	p := hclparse.NewParser()
+	keys := &keyring{in: in}
 	for _, path := range in.VarFiles {
-		f, d := p.ParseHCLFile(path)
-		diags = append(diags, d...)
-		if f == nil {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read variable file",
+				Detail:   fmt.Sprintf("%v. Check the --var-file path.", err),
+			})
+			unread = true
 			continue
 		}
-		attrs, d := f.Body.JustAttributes()
+		var as []assignment
+		var d hcl.Diagnostics
+		encrypted := IsEncrypted(path, src)
+		if encrypted {
+			as, d = readEncryptedVarFile(path, src, keys)
+		} else {
+			f, pd := p.ParseHCL(src, path)
+			d = pd
+			if f != nil {
+				ad, add := assignments(f.Body)
+				as, d = ad, append(d, add...)
+			}
+		}
 		diags = append(diags, d...)
-		for name, a := range attrs {
-			val, d := a.Expr.Value(nil)
-			diags = append(diags, d...)
-			if _, ok := declared[name]; !ok {
-				diags = append(diags, undeclared(name, a.NameRange.Ptr()))
+		unread = unread || d.HasErrors()
+		for _, a := range as {
+			if _, ok := declared[a.name]; !ok {
+				diags = append(diags, undeclared(a.name, a.rng.Ptr()))
 				continue
 			}
-			given[name] = val
+			given[a.name] = a.val
+			if encrypted {
+				secret[a.name] = true
+			}
 		}
 	}
 	for _, kv := range in.Env {
@@ -107,6 +137,8 @@ func Variables(site *config.Site, in Inputs) (cty.Value, hcl.Diagnostics) {
 			val = conv
 		case v.Default != cty.NilVal:
 			val = v.Default
+		case unread:
+			continue
 		default:
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -116,15 +148,37 @@ func Variables(site *config.Site, in Inputs) (cty.Value, hcl.Diagnostics) {
 			})
 			continue
 		}
+		// Marked before the validation rules run, so that an error message
+		// built from the value is not shown.
+		if v.Sensitive || secret[v.Name] {
+			val = val.Mark(Sensitive)
+		}
 		if val.IsWhollyKnown() {
 			diags = append(diags, validate(v, val, funcs.Table(site.Dir))...)
-		}
-		if v.Sensitive {
-			val = val.Mark(Sensitive)
 		}
 		out[v.Name] = val
 	}
 	return cty.ObjectVal(out), diags
+}
+
+// assignment is one name = value of a var file.
+type assignment struct {
+	name string
+	val  cty.Value
+	rng  hcl.Range // of the name
+}
+
+// assignments evaluates the attributes of a var file, in source order.
+func assignments(body hcl.Body) ([]assignment, hcl.Diagnostics) {
+	attrs, diags := body.JustAttributes()
+	out := make([]assignment, 0, len(attrs))
+	for name, a := range attrs {
+		val, d := a.Expr.Value(nil)
+		diags = append(diags, d...)
+		out = append(out, assignment{name: name, val: val, rng: a.NameRange})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].rng.Start.Byte < out[j].rng.Start.Byte })
+	return out, diags
 }
 
 func undeclared(name string, rng *hcl.Range) *hcl.Diagnostic {
@@ -157,6 +211,7 @@ func validate(v *config.Variable, val cty.Value, fns map[string]function.Functio
 	for _, rule := range v.Validations {
 		ok, d := rule.Condition.Value(ctx)
 		diags = append(diags, d...)
+		ok, _ = ok.Unmark() // whether a sensitive value is valid is not a secret
 		if d.HasErrors() || ok.IsNull() || !ok.IsKnown() {
 			continue
 		}
