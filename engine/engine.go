@@ -533,12 +533,32 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 		if !d.Empty() {
 			group := []int{i}
 			if agg, ok := n.Impl.(resource.Aggregator); ok {
-				// Every later resource of the same type that is ready now
-				// joins this one transaction (one apt run for all packages).
+				// The resources of the same type that follow, ready now,
+				// join this one transaction (one apt run for all packages,
+				// one session for all files), up to the next resource of
+				// another type with something to do: the order of the
+				// changes stays the order of the plan, on which a site may
+				// rely as Salt's declaration order.
+			collect:
 				for j := i + 1; j < len(nodes); j++ {
-					if status[j] == "" && nodes[j].Res.Type == n.Res.Type && !h.diffs[j].Empty() && depsOK(j) && gate(nodes[j], statusOf) {
-						group = append(group, j)
+					if status[j] != "" || h.diffs[j] == nil {
+						continue
 					}
+					if nodes[j].Res.Type != n.Res.Type {
+						if h.diffs[j].Empty() && !h.pending[j] {
+							continue // nothing to do there
+						}
+						break collect
+					}
+					switch {
+					case h.pending[j]:
+						break collect // its refresh keeps its place
+					case h.diffs[j].Empty() || !gate(nodes[j], statusOf):
+						continue // nothing to do there
+					case !depsOK(j):
+						break collect // it waits for something; so do those after it
+					}
+					group = append(group, j)
 				}
 				rs := make([]resource.Resource, len(group))
 				ds := make([]*resource.Diff, len(group))

@@ -341,3 +341,34 @@ file "f" {
 		t.Errorf("f99 = %q", b)
 	}
 }
+
+// Changes applied together keep the order of the plan: files that rely on
+// directories declared before them (Salt's declaration order, no explicit
+// dependency) are not pulled ahead of those directories by an earlier file.
+func TestAggregationKeepsDeclarationOrder(t *testing.T) {
+	target := t.TempDir()
+	site := writeSite(t, map[string]string{"main.hcl": `
+variable "root" { type = string }
+file "first" {
+  path    = "${var.root}/first"
+  content = "1\n"
+}
+directory "sub" {
+  path = "${var.root}/sub"
+}
+file "inside" {
+  count   = 3
+  path    = "${var.root}/sub/f${count.index}"
+  content = "x\n"
+}
+`})
+	r := localRun(t, site, map[string]string{"root": target})
+	planText(t, r)
+	if res, ev := applyAll(t, r); res.Failed != 0 || res.Changed != 5 {
+		t.Fatalf("apply: %+v %+v", res, ev)
+	}
+	// first, then sub, then the three files together: 1 probe + 3 sessions.
+	if st := r.Stats()[0]; st.Sessions != 4 {
+		t.Errorf("%d sessions, want 4", st.Sessions)
+	}
+}
