@@ -39,7 +39,13 @@ def load(files):
             continue
         merged["files"].append((os.path.basename(f), data.get("started", "?")))
         merged["machine"] = data.get("machine") or merged["machine"]
-        merged["versions"].update(data.get("versions", {}))
+        # A tool measured with different builds across the files lists each.
+        for k, v in data.get("versions", {}).items():
+            have = merged["versions"].get(k)
+            if have is None:
+                merged["versions"][k] = v
+            elif v not in have.split("; "):
+                merged["versions"][k] = have + "; " + v
         for k, v in data.get("unavailable", {}).items():
             if k not in merged["versions"]:
                 merged["unavailable"][k] = v
