@@ -82,7 +82,10 @@ type Directory struct {
 	force        bool
 }
 
-var _ resource.Resource = (*Directory)(nil)
+var (
+	_ resource.Resource   = (*Directory)(nil)
+	_ resource.Aggregator = (*Directory)(nil)
+)
 
 // New validates a directory block.
 func New(cfg resource.Config) (resource.Resource, error) {
@@ -333,6 +336,51 @@ func (d *Directory) Apply(ctx context.Context, h resource.Runner, diff *resource
 	if !ok {
 		return fmt.Errorf("directory %q: the plan carries no directory changes", d.path)
 	}
+	script, what := d.applyScript(priv)
+	res, err := h.Run(ctx, script, nil)
+	if err != nil {
+		return err
+	}
+	return d.applyError(res, what)
+}
+
+// ApplyAll applies the directories of a host in one session, one subshell
+// each, in order.
+func (d *Directory) ApplyAll(ctx context.Context, h resource.Runner, rs []resource.Resource, ds []*resource.Diff) error {
+	errs := make(resource.Errors, len(rs))
+	var scripts, whats []string
+	var todo []int
+	for i, r := range rs {
+		x, ok := r.(*Directory)
+		if !ok {
+			return fmt.Errorf("directory: ApplyAll given a %T", r)
+		}
+		if ds[i].Empty() {
+			continue
+		}
+		priv, ok := ds[i].Private.(*Private)
+		if !ok {
+			errs[i] = fmt.Errorf("directory %q: the plan carries no directory changes", x.path)
+			continue
+		}
+		script, what := x.applyScript(priv)
+		scripts, whats, todo = append(scripts, script), append(whats, what), append(todo, i)
+	}
+	if len(todo) == 0 {
+		return resource.ErrorsOrNil(errs)
+	}
+	results, err := resource.RunEach(ctx, h, scripts, nil)
+	if err != nil {
+		return err
+	}
+	for k, i := range todo {
+		errs[i] = rs[i].(*Directory).applyError(results[k], whats[k])
+	}
+	return resource.ErrorsOrNil(errs)
+}
+
+// applyScript is the change as a script, and what it does in a word.
+func (d *Directory) applyScript(priv *Private) (string, string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "p=%s\n", shellescape.Quote(d.path))
 	what := "changing"
@@ -358,10 +406,10 @@ func (d *Directory) Apply(ctx context.Context, h resource.Runner, diff *resource
 		b.WriteString("if [ ! -d \"$p\" ]; then exit 5; fi\n")
 		d.metadata(&b, priv)
 	}
-	res, err := h.Run(ctx, b.String(), nil)
-	if err != nil {
-		return err
-	}
+	return b.String(), what
+}
+
+func (d *Directory) applyError(res resource.Result, what string) error {
 	switch res.ExitCode {
 	case 3:
 		return fmt.Errorf("cannot create %q: its parent %q does not exist; set parents = true or declare a directory resource for it", d.path, d.parent)

@@ -333,3 +333,51 @@ func TestProbeUnderSetEF(t *testing.T) {
 		}
 	}
 }
+
+// ApplyAll creates, re-modes and removes several directories in one
+// session; one that fails (its parent is missing) fails alone.
+func TestApplyAllOneSession(t *testing.T) {
+	base := t.TempDir()
+	p := func(n string) string { return filepath.Join(base, n) }
+	if err := os.Mkdir(p("remode"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p("gone"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dirs := []*Directory{
+		newDir(t, map[string]cty.Value{"path": str(p("a"))}),
+		newDir(t, map[string]cty.Value{"path": str(p("missing/b")), "parents": cty.False}),
+		newDir(t, map[string]cty.Value{"path": str(p("remode")), "mode": str("0750")}),
+		newDir(t, map[string]cty.Value{"path": str(p("gone")), "state": str("absent")}),
+		newDir(t, map[string]cty.Value{"path": str(p("deep/er/c"))}),
+	}
+	rs := make([]resource.Resource, len(dirs))
+	ds := make([]*resource.Diff, len(dirs))
+	for i, d := range dirs {
+		rs[i], ds[i] = d, plan(t, d)
+	}
+	local := transport.NewLocal()
+	err := dirs[0].ApplyAll(context.Background(), local, rs, ds)
+	var each resource.Errors
+	if !errors.As(err, &each) || len(each) != len(dirs) {
+		t.Fatalf("ApplyAll = %v, want per-directory errors", err)
+	}
+	for i, d := range dirs {
+		if i == 1 {
+			if each[i] == nil || !strings.Contains(each[i].Error(), "parent") {
+				t.Errorf("%s: %v, want its parent missing", d.path, each[i])
+			}
+			continue
+		}
+		if each[i] != nil {
+			t.Errorf("%s: %v", d.path, each[i])
+		}
+		if diff := plan(t, d); !diff.Empty() {
+			t.Errorf("%s: not converged: %+v", d.path, diff.Changes)
+		}
+	}
+	if local.Sessions() != 1 {
+		t.Errorf("%d sessions, want 1", local.Sessions())
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/pinery/pinery/engine/resource"
 )
@@ -18,7 +17,7 @@ var _ resource.Aggregator = (*File)(nil)
 // rename, so a file whose bytes arrive short or shifted is left untouched.
 func (f *File) ApplyAll(ctx context.Context, h resource.Runner, rs []resource.Resource, ds []*resource.Diff) error {
 	errs := make(resource.Errors, len(rs))
-	var script strings.Builder
+	var scripts []string
 	var stdin []io.Reader
 	var todo []int
 	for i, r := range rs {
@@ -37,48 +36,18 @@ func (f *File) ApplyAll(ctx context.Context, h resource.Runner, rs []resource.Re
 		if priv.Write {
 			stdin = append(stdin, bytes.NewReader(x.content))
 		}
-		// stderr joins stdout so that each file's messages come before its
-		// own status line.
-		fmt.Fprintf(&script, "(\n%s\n) 2>&1\necho \"--pinery-file %d $?\"\n", x.applyScript(priv, true), i)
+		scripts = append(scripts, x.applyScript(priv, true))
 		todo = append(todo, i)
 	}
 	if len(todo) == 0 {
-		return nilIfNone(errs)
+		return resource.ErrorsOrNil(errs)
 	}
-	res, err := h.Run(ctx, script.String(), io.MultiReader(stdin...))
+	results, err := resource.RunEach(ctx, h, scripts, io.MultiReader(stdin...))
 	if err != nil {
 		return err
 	}
-	// Each file's messages, then "--pinery-file INDEX STATUS".
-	done := map[int]bool{}
-	var msgs []byte
-	for _, line := range bytes.SplitAfter(res.Stdout, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(line, []byte("--pinery-file "))
-		if !ok {
-			msgs = append(msgs, line...)
-			continue
-		}
-		var i, rc int
-		if _, err := fmt.Sscanf(string(rest), "%d %d", &i, &rc); err != nil || i < 0 || i >= len(rs) || ds[i].Empty() {
-			return fmt.Errorf("file: malformed status line %q", line)
-		}
-		x := rs[i].(*File)
-		errs[i] = x.applyError(ds[i].Private.(*Private), resource.Result{Stderr: msgs, ExitCode: rc})
-		done[i], msgs = true, nil
+	for k, i := range todo {
+		errs[i] = rs[i].(*File).applyError(ds[i].Private.(*Private), results[k])
 	}
-	for _, i := range todo {
-		if !done[i] {
-			errs[i] = resource.Result{Stderr: append(msgs, res.Stderr...), ExitCode: max(res.ExitCode, 1)}.Err(fmt.Sprintf("file %q: the script ended before it", rs[i].(*File).path))
-		}
-	}
-	return nilIfNone(errs)
-}
-
-func nilIfNone(errs resource.Errors) error {
-	for _, err := range errs {
-		if err != nil {
-			return errs
-		}
-	}
-	return nil
+	return resource.ErrorsOrNil(errs)
 }
