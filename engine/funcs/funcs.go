@@ -3,10 +3,12 @@
 package funcs
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/hashicorp/go-cty-funcs/cidr"
 	"github.com/hashicorp/go-cty-funcs/crypto"
@@ -23,11 +25,17 @@ import (
 // Table returns the functions available to expressions of files in baseDir;
 // relative paths given to file functions resolve against it.
 func Table(baseDir string) map[string]function.Function {
+	// Functions are immutable values: one table per directory serves every
+	// host and resource of a run (callers must not modify it).
+	if t, ok := tables.Load(baseDir); ok {
+		return t.(map[string]function.Function)
+	}
 	t := base(baseDir)
 	t["templatefile"] = makeTemplateFile(baseDir, func() map[string]function.Function { return base(baseDir) })
 	// can and try, as in Terraform: validations like can(regex(...)).
 	t["can"] = tryfunc.CanFunc
 	t["try"] = tryfunc.TryFunc
+	tables.Store(baseDir, t)
 	return t
 }
 
@@ -84,13 +92,40 @@ func base(baseDir string) map[string]function.Function {
 // vars and the function table of baseDir. Diagnostics carry the template's
 // own file:line:column.
 func RenderTemplate(src []byte, filename, baseDir string, vars map[string]cty.Value) (cty.Value, hcl.Diagnostics) {
-	expr, diags := hclsyntax.ParseTemplate(src, filename, hcl.InitialPos)
+	expr, diags := parseTemplate(src, filename)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}
 	ctx := &hcl.EvalContext{Variables: vars, Functions: Table(baseDir)}
 	v, d := expr.Value(ctx)
 	return v, append(diags, d...)
+}
+
+var (
+	tables    sync.Map // base directory → function table
+	templates sync.Map // templateKey → parsedTemplate
+)
+
+type templateKey struct {
+	name string
+	sum  [32]byte
+}
+
+type parsedTemplate struct {
+	expr  hclsyntax.Expression
+	diags hcl.Diagnostics
+}
+
+// parseTemplate parses a template once per run for all the hosts and
+// resources that render it: a parsed template is read-only when evaluated.
+func parseTemplate(src []byte, filename string) (hclsyntax.Expression, hcl.Diagnostics) {
+	key := templateKey{filename, sha256.Sum256(src)}
+	if p, ok := templates.Load(key); ok {
+		return p.(parsedTemplate).expr, p.(parsedTemplate).diags
+	}
+	expr, diags := hclsyntax.ParseTemplate(src, filename, hcl.InitialPos)
+	templates.Store(key, parsedTemplate{expr, diags})
+	return expr, diags
 }
 
 func makeTemplateFile(baseDir string, table func() map[string]function.Function) function.Function {
@@ -121,7 +156,7 @@ func makeTemplateFile(baseDir string, table func() map[string]function.Function)
 					vars[k.AsString()] = e
 				}
 			}
-			expr, diags := hclsyntax.ParseTemplate(src, path, hcl.InitialPos)
+			expr, diags := parseTemplate(src, path)
 			if diags.HasErrors() {
 				return cty.DynamicVal, diags
 			}
