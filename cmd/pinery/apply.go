@@ -52,11 +52,18 @@ applied once.`,
 			if g.writeDiags(diags, r.Site.Parser) {
 				return exitError{1}
 			}
-			if err := p.WriteText(g.stdout, g.style()); err != nil {
+			if g.jsonEvents && !autoApprove {
+				return fmt.Errorf("--json needs --auto-approve (a JSON stream cannot be confirmed)")
+			}
+			if err := g.writePlan(p); err != nil {
 				return err
 			}
 			if !p.HasChanges() {
-				fmt.Fprintln(g.stdout, "\nNo changes. Every host is converged.")
+				if !g.jsonEvents {
+					fmt.Fprintln(g.stdout, "\nNo changes. Every host is converged.")
+				} else {
+					g.emitSummary(nil, 0, time.Since(start))
+				}
 				if p.HasErrors() {
 					return exitError{1}
 				}
@@ -77,6 +84,7 @@ applied once.`,
 	}
 	addRunFlags(cmd, g)
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	cmd.Flags().BoolVar(&g.jsonEvents, "json", false, "write the plan and the apply as a stream of JSON lines (see docs/json.md); needs --auto-approve or a saved plan")
 	return cmd
 }
 
@@ -84,8 +92,14 @@ applied once.`,
 // the outcome into the exit code.
 func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, start time.Time) error {
 	st := g.style()
-	fmt.Fprintln(g.stdout)
+	if !g.jsonEvents {
+		fmt.Fprintln(g.stdout)
+	}
 	results := r.Apply(ctx, func(e engine.Event) {
+		if g.jsonEvents {
+			g.emitEvent(e)
+			return
+		}
 		line := fmt.Sprintf("%s: %s %s", e.Host, e.Addr, e.Status)
 		if e.Note != "" {
 			line += ": " + e.Note
@@ -103,6 +117,13 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		if res.Err != nil || res.Failed > 0 {
 			failed++
 		}
+	}
+	if g.jsonEvents {
+		g.emitSummary(results, changed, time.Since(start))
+		if failed > 0 || p.HasErrors() {
+			return exitError{1}
+		}
+		return nil
 	}
 	fmt.Fprintf(g.stdout, "\nApply: %s changed on %s, %s failed (%.1fs).\n",
 		plural(changed, "resource", "resources"), plural(len(results), "host", "hosts"),

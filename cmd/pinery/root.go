@@ -32,6 +32,7 @@ type globals struct {
 	ageIDs      []string
 	parallelism int
 	stats       bool
+	jsonEvents  bool // apply --json: JSON lines instead of text
 	noColor     bool
 	stdout      io.Writer
 	stderr      io.Writer

@@ -88,12 +88,18 @@ func (g *globals) applySaved(cmd *cobra.Command, path string) error {
 	for _, h := range p.Hosts {
 		if err := s.Check(h); err != nil {
 			r.Refuse(h.Host, err)
-			fmt.Fprintf(g.stdout, "%s: refused: %v\n", h.Host, err)
+			if g.jsonEvents {
+				_ = g.emit(map[string]any{"type": "refused", "host": h.Host, "error": err.Error()})
+			} else {
+				fmt.Fprintf(g.stdout, "%s: refused: %v\n", h.Host, err)
+			}
 			refused++
 		}
 	}
-	fmt.Fprintf(g.stdout, "Applying the saved plan %s (made %s): %d of %d host(s) unchanged since.\n",
-		path, s.Created.Format(time.RFC3339), len(p.Hosts)-refused, len(p.Hosts))
+	if !g.jsonEvents {
+		fmt.Fprintf(g.stdout, "Applying the saved plan %s (made %s): %d of %d host(s) unchanged since.\n",
+			path, s.Created.Format(time.RFC3339), len(p.Hosts)-refused, len(p.Hosts))
+	}
 	if err := s.MarkApplied(path); err != nil {
 		return fmt.Errorf("marking the plan applied: %w", err)
 	}
