@@ -479,6 +479,18 @@ func (r *Run) Apply(ctx context.Context, onEvent func(Event)) []HostResult {
 
 func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 	res := HostResult{Host: h.inv.Name}
+	if !h.hasWork() {
+		return res
+	}
+	if err := lock(ctx, h.conn); err != nil {
+		res.Err = err
+		return res
+	}
+	defer func() {
+		if err := unlock(ctx, h.conn); err != nil && res.Err == nil {
+			res.Err = err
+		}
+	}()
 	nodes := h.graph.Nodes
 	index := map[*eval.Node]int{}
 	for i, n := range nodes {
@@ -629,6 +641,17 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 		}
 	}
 	return res
+}
+
+// hasWork reports whether applying would do anything on the host: a
+// change, a refresh, or a failure to report.
+func (h *hostRun) hasWork() bool {
+	for i := range h.graph.Nodes {
+		if h.diffs[i] == nil || !h.diffs[i].Empty() || h.pending[i] {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *hostRun) isOwed(n *eval.Node) bool {

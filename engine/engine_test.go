@@ -329,13 +329,14 @@ file "f" {
 	if st := r.Stats()[0]; st.Sessions != 1 {
 		t.Errorf("plan of 100 files cost %d sessions, want 1", st.Sessions)
 	}
-	// The 99 files are written together, in one more session.
+	// The 99 files are written together, in one more session (besides
+	// taking and releasing the host's lock).
 	res := r.Apply(context.Background(), nil)
 	if res[0].Changed != 99 || res[0].Failed != 1 {
 		t.Errorf("apply: %+v, want 99 changed and 1 failed", res[0])
 	}
-	if st := r.Stats()[0]; st.Sessions != 2 {
-		t.Errorf("plan and apply of 100 files cost %d sessions, want 2", st.Sessions)
+	if st := r.Stats()[0]; st.Sessions != 4 {
+		t.Errorf("plan and apply of 100 files cost %d sessions, want 4 (probe, lock, files, unlock)", st.Sessions)
 	}
 	if b, _ := os.ReadFile(filepath.Join(target, "f99")); string(b) != "file 99\n" {
 		t.Errorf("f99 = %q", b)
@@ -367,8 +368,8 @@ file "inside" {
 	if res, ev := applyAll(t, r); res.Failed != 0 || res.Changed != 5 {
 		t.Fatalf("apply: %+v %+v", res, ev)
 	}
-	// first, then sub, then the three files together: 1 probe + 3 sessions.
-	if st := r.Stats()[0]; st.Sessions != 4 {
-		t.Errorf("%d sessions, want 4", st.Sessions)
+	// probe, lock, first, sub, the three files together, unlock.
+	if st := r.Stats()[0]; st.Sessions != 6 {
+		t.Errorf("%d sessions, want 6", st.Sessions)
 	}
 }

@@ -73,7 +73,7 @@ shows what would change (plan) and changes exactly that (apply).`,
 	pf.BoolVar(&g.noColor, "no-color", false, "plain output without colours (also NO_COLOR=1)")
 	root.AddCommand(
 		newValidateCmd(g), newFmtCmd(g), newPlanCmd(g), newApplyCmd(g), newFactsCmd(g), newVersionCmd(g), newDocsCmd(g),
-		newSecretsCmd(g),
+		newSecretsCmd(g), newUnlockCmd(g),
 	)
 	return root
 }

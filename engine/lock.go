@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"al.essio.dev/pkg/shellescape"
+
+	"github.com/pinery/pinery/engine/transport"
+)
+
+// A host is locked while an apply changes it, so that two applies (two
+// people, two CI jobs) never interleave on one board. The lock lives on the
+// host: a directory created atomically, holding who took it, when, and until
+// when it is valid, in case its holder died without releasing it.
+const (
+	lockDir = "/var/lib/pinery/lock"
+	// LockTTL bounds how long a lock of a dead run blocks others.
+	LockTTL = 2 * time.Hour
+)
+
+// ErrLocked is the class of the error for a host locked by another run.
+var ErrLocked = fmt.Errorf("locked by another run")
+
+// runID names this process's runs in the locks they hold.
+var runID = func() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
+func holder() string {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	now := time.Now().UTC()
+	return fmt.Sprintf("run=%s\nholder=%s@%s pid %d\nsince=%s\nexpires=%s\nexpires_epoch=%d\n",
+		runID, who, host, os.Getpid(), now.Format(time.RFC3339), now.Add(LockTTL).Format(time.RFC3339), now.Add(LockTTL).Unix())
+}
+
+// lock takes the host's lock, or says who holds it. An expired lock is
+// taken over.
+func lock(ctx context.Context, conn transport.Host) error {
+	script := `d=` + lockDir + `
+umask 022; mkdir -p "${d%/*}" || exit 1
+for try in 1 2; do
+  if mkdir "$d" 2>/dev/null; then
+    cat >"$d/holder" && exit 0
+    exit 1
+  fi
+  exp=$(sed -n 's/^expires_epoch=//p' "$d/holder" 2>/dev/null)
+  if [ -n "$exp" ] && [ "$(date +%s)" -gt "$exp" ]; then
+    rm -rf "$d"; continue
+  fi
+  cat "$d/holder" 2>/dev/null
+  exit 3
+done
+exit 3`
+	res, err := conn.Run(ctx, script, strings.NewReader(holder()))
+	if err != nil {
+		return fmt.Errorf("taking the host's lock: %w", err)
+	}
+	if res.ExitCode == 3 {
+		return fmt.Errorf("%w: %s; wait for it, or break it with `pinery unlock` if that run is dead", ErrLocked, describeHolder(string(res.Stdout)))
+	}
+	return res.Err("taking the host's lock " + lockDir)
+}
+
+// unlock releases the lock if this run holds it.
+func unlock(ctx context.Context, conn transport.Host) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	script := fmt.Sprintf("if grep -qx %s %s/holder 2>/dev/null; then rm -rf %s; fi", shellescape.Quote("run="+runID), lockDir, lockDir)
+	res, err := conn.Run(ctx, script, nil)
+	if err != nil {
+		return fmt.Errorf("releasing the host's lock: %w", err)
+	}
+	return res.Err("releasing the host's lock")
+}
+
+// Unlock breaks a host's lock, whoever holds it, and says whose it was
+// ("" when the host was not locked).
+func Unlock(ctx context.Context, conn transport.Host) (string, error) {
+	res, err := conn.Run(ctx, fmt.Sprintf("cat %s/holder 2>/dev/null; rm -rf %s", lockDir, lockDir), nil)
+	if err != nil {
+		return "", err
+	}
+	if err := res.Err("breaking the lock"); err != nil {
+		return "", err
+	}
+	if len(res.Stdout) == 0 {
+		return "", nil
+	}
+	return describeHolder(string(res.Stdout)), nil
+}
+
+func describeHolder(s string) string {
+	f := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			f[k] = v
+		}
+	}
+	if f["holder"] == "" {
+		return "holder unknown (" + lockDir + " exists)"
+	}
+	return fmt.Sprintf("%s since %s (expires %s)", f["holder"], f["since"], f["expires"])
+}
