@@ -3,6 +3,8 @@
 package all
 
 import (
+	_ "github.com/pinery/pinery/modules/archive"
+	_ "github.com/pinery/pinery/modules/cron"
 	_ "github.com/pinery/pinery/modules/directory"
 	_ "github.com/pinery/pinery/modules/exec"
 	_ "github.com/pinery/pinery/modules/file"
@@ -12,5 +14,7 @@ import (
 	_ "github.com/pinery/pinery/modules/service"
 	_ "github.com/pinery/pinery/modules/symlink"
 	_ "github.com/pinery/pinery/modules/sysctl"
+	_ "github.com/pinery/pinery/modules/systemd_unit"
 	_ "github.com/pinery/pinery/modules/user"
+	_ "github.com/pinery/pinery/modules/wait_for"
 )
