@@ -485,13 +485,13 @@ EOF
 # script's descriptors beyond 0-2: a lock its caller holds (flock FILE make test, fd 9 here)
 # must not live on in the fleet's daemons, or every later run waits on it forever.
 detach() {
-  (
-    local fd pid=$BASHPID
-    for fd in $(ls "/proc/$pid/fd"); do
-      if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
-    done
-    exec setsid "$@"
-  ) &
+  local f fd closes=""
+  for f in /proc/$BASHPID/fd/*; do
+    fd=${f##*/}
+    if ((fd > 2)); then closes+=" $fd>&-"; fi
+  done
+  # One fork and an immediate exec: $! is the daemon from the start.
+  eval "setsid \"\$@\"$closes &"
 }
 
 boot_host() {
