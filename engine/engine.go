@@ -453,6 +453,11 @@ type HostResult struct {
 // cleanly. Hosts go in parallel; within a host, resources follow their
 // dependencies, and dependents of a failed resource are skipped.
 func (r *Run) Apply(ctx context.Context, onEvent func(Event)) []HostResult {
+	return r.ApplyRollout(ctx, Rollout{}, nil, onEvent).Results
+}
+
+// applyHosts applies the given hosts (indexes) in parallel.
+func (r *Run) applyHosts(ctx context.Context, idx []int, onEvent func(Event)) []HostResult {
 	var mu sync.Mutex
 	emit := func(e Event) {
 		if onEvent != nil {
@@ -461,17 +466,11 @@ func (r *Run) Apply(ctx context.Context, onEvent func(Event)) []HostResult {
 			mu.Unlock()
 		}
 	}
-	results := make([]HostResult, len(r.hosts))
+	results := make([]HostResult, len(idx))
 	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
-	for i, h := range r.hosts {
-		results[i].Host = h.inv.Name
-		if h.plan == nil || h.plan.Error != nil || h.diffs == nil {
-			if h.plan != nil {
-				results[i].Err = h.plan.Error
-			}
-			continue
-		}
-		p.Go(func() { results[i] = h.apply(ctx, emit) })
+	for j, i := range idx {
+		h := r.hosts[i]
+		p.Go(func() { results[j] = h.apply(ctx, emit) })
 	}
 	p.Wait()
 	return results

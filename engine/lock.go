@@ -49,20 +49,26 @@ func holder() string {
 // lock takes the host's lock, or says who holds it. An expired lock is
 // taken over.
 func lock(ctx context.Context, conn transport.Host) error {
-	script := `d=` + lockDir + `
+	// The holder is written first and the lock appears with it, by one
+	// rename: whoever sees the lock can read whose it is.
+	script := `run=` + runID + `
+d=` + lockDir + `
 umask 022; mkdir -p "${d%/*}" || exit 1
+t=$(mktemp -d "${d%/*}/.lock-XXXXXXXXXX") || exit 1
+cat >"$t/holder" || { rm -rf "$t"; exit 1; }
 for try in 1 2; do
-  if mkdir "$d" 2>/dev/null; then
-    cat >"$d/holder" && exit 0
-    exit 1
-  fi
+  if mv -T "$t" "$d" 2>/dev/null; then exit 0; fi
+  # Two inventory hosts of this run on one machine share its lock.
+  if grep -qx "run=$run" "$d/holder" 2>/dev/null; then rm -rf "$t"; exit 0; fi
   exp=$(sed -n 's/^expires_epoch=//p' "$d/holder" 2>/dev/null)
   if [ -n "$exp" ] && [ "$(date +%s)" -gt "$exp" ]; then
     rm -rf "$d"; continue
   fi
+  rm -rf "$t"
   cat "$d/holder" 2>/dev/null
   exit 3
 done
+rm -rf "$t"
 exit 3`
 	res, err := conn.Run(ctx, script, strings.NewReader(holder()))
 	if err != nil {

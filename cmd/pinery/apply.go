@@ -39,6 +39,12 @@ applied once.`,
 					return g.applySaved(cmd, args[0])
 				}
 			}
+			g.site = siteArg(args)
+			if g.rollout.resume {
+				if err := g.resumeLimit(); err != nil {
+					return err
+				}
+			}
 			r, ok := g.prepare(args)
 			if !ok {
 				return exitError{1}
@@ -59,13 +65,15 @@ applied once.`,
 				return err
 			}
 			if !p.HasChanges() {
-				if !g.jsonEvents {
-					fmt.Fprintln(g.stdout, "\nNo changes. Every host is converged.")
-				} else {
+				if g.jsonEvents {
 					g.emitSummary(nil, 0, time.Since(start))
+				} else if p.HasErrors() {
+					fmt.Fprintln(g.stdout, "\nNothing to apply on the hosts that were planned; see the errors above.")
+				} else {
+					fmt.Fprintln(g.stdout, "\nNo changes. Every host is converged.")
 				}
 				if p.HasErrors() {
-					return exitError{1}
+					return exitError{exitNotApplied}
 				}
 				return nil
 			}
@@ -84,6 +92,7 @@ applied once.`,
 	}
 	addRunFlags(cmd, g)
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	addRolloutFlags(cmd, g)
 	cmd.Flags().BoolVar(&g.jsonEvents, "json", false, "write the plan and the apply as a stream of JSON lines (see docs/json.md); needs --auto-approve or a saved plan")
 	return cmd
 }
@@ -95,7 +104,24 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 	if !g.jsonEvents {
 		fmt.Fprintln(g.stdout)
 	}
-	results := r.Apply(ctx, func(e engine.Event) {
+	ro, err := g.rolloutSpec()
+	if err != nil {
+		return err
+	}
+	onBatch := func(b engine.Batch) {
+		if g.jsonEvents {
+			_ = g.emit(map[string]any{"type": "batch", "number": b.Number, "hosts": b.Hosts, "domain": b.Domain})
+			return
+		}
+		if ro.Batch.N > 0 {
+			dom := ""
+			if b.Domain != "" {
+				dom = " (" + g.rollout.domain + " " + b.Domain + ")"
+			}
+			fmt.Fprintf(g.stdout, "Batch %d: %s%s\n", b.Number, strings.Join(b.Hosts, ", "), dom)
+		}
+	}
+	out := r.ApplyRollout(ctx, ro, onBatch, func(e engine.Event) {
 		if g.jsonEvents {
 			g.emitEvent(e)
 			return
@@ -110,35 +136,56 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		}
 		fmt.Fprintln(g.stdout, line)
 	})
-	failed := 0
+	results := out.Results
+	failed, notApplied := 0, 0
 	var changed int
-	for _, res := range results {
+	for i, res := range results {
 		changed += res.Changed
-		if res.Err != nil || res.Failed > 0 {
+		switch {
+		case out.Outcomes[i] == engine.OutcomeUntouched:
+		case res.Err != nil:
+			notApplied++
+			failed++
+		case res.Failed > 0:
 			failed++
 		}
 	}
+	if err := g.saveRolloutState(out); err != nil {
+		return err
+	}
+	code := 0
+	switch {
+	case out.Halted:
+		code = exitHalted
+	case notApplied > 0 || p.HasErrors():
+		code = exitNotApplied
+	case failed > 0:
+		code = exitFailed
+	}
 	if g.jsonEvents {
 		g.emitSummary(results, changed, time.Since(start))
-		if failed > 0 || p.HasErrors() {
-			return exitError{1}
+		if out.Halted {
+			_ = g.emit(map[string]any{"type": "halted", "reason": out.Reason, "untouched": hostsWith(out, engine.OutcomeUntouched)})
 		}
-		return nil
+		return exitIf(code)
 	}
 	fmt.Fprintf(g.stdout, "\nApply: %s changed on %s, %s failed (%.1fs).\n",
-		plural(changed, "resource", "resources"), plural(len(results), "host", "hosts"),
+		plural(changed, "resource", "resources"), plural(len(results)-len(hostsWith(out, engine.OutcomeUntouched)), "host", "hosts"),
 		plural(failed, "host", "hosts"), time.Since(start).Seconds())
-	if failed > 0 || p.HasErrors() {
-		for _, res := range results {
-			if res.Err != nil {
-				fmt.Fprintf(g.stdout, "  %s: not applied: %v\n", res.Host, res.Err)
-			} else if res.Failed > 0 {
-				fmt.Fprintf(g.stdout, "  %s: %d failed, %d skipped\n", res.Host, res.Failed, res.Skipped)
-			}
+	for i, res := range results {
+		switch {
+		case out.Outcomes[i] == engine.OutcomeUntouched:
+		case res.Err != nil:
+			fmt.Fprintf(g.stdout, "  %s: not applied: %v\n", res.Host, res.Err)
+		case res.Failed > 0:
+			fmt.Fprintf(g.stdout, "  %s: %d failed, %d skipped\n", res.Host, res.Failed, res.Skipped)
 		}
-		return exitError{1}
 	}
-	return nil
+	if out.Halted {
+		fmt.Fprintf(g.stdout, "Rollout halted: %s.\n  applied:   %s\n  failed:    %s\n  untouched: %s\nAfter fixing what failed, continue with the untouched hosts: pinery apply --resume (same flags).\n",
+			out.Reason, list(hostsWith(out, engine.OutcomeApplied)), list(hostsWith(out, engine.OutcomeFailed)), list(hostsWith(out, engine.OutcomeUntouched)))
+	}
+	return exitIf(code)
 }
 
 func paint(f func(string) string, s string) string {

@@ -33,6 +33,8 @@ type globals struct {
 	parallelism int
 	stats       bool
 	jsonEvents  bool // apply --json: JSON lines instead of text
+	rollout     rolloutFlags
+	site        string // the site directory of the run
 	noColor     bool
 	stdout      io.Writer
 	stderr      io.Writer

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/pinery/pinery/engine"
+	"github.com/pinery/pinery/engine/atomicfile"
+	"github.com/pinery/pinery/inventory"
+)
+
+// Exit codes of apply (docs/cli.md).
+const (
+	exitFailed     = 3 // resources failed on some hosts
+	exitNotApplied = 4 // some hosts not applied: unreachable, refused, locked
+	exitHalted     = 5 // a rollout halted: some hosts untouched
+)
+
+func exitIf(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitError{code}
+}
+
+// rolloutFlags are apply's rollout options as given.
+type rolloutFlags struct {
+	batch, maxFailures, domain string
+	pause                      time.Duration
+	resume                     bool
+}
+
+func addRolloutFlags(cmd *cobra.Command, g *globals) {
+	f := cmd.Flags()
+	f.StringVar(&g.rollout.batch, "batch", "", "apply this many hosts at a time (a number or a percentage: 2, 25%)")
+	f.StringVar(&g.rollout.maxFailures, "max-failures", "0", "with --batch: failed or unreachable hosts tolerated before the rollout halts (a number or a percentage)")
+	f.StringVar(&g.rollout.domain, "failure-domain", "", "with --batch: the inventory host variable naming a host's failure domain (a batch never spans two)")
+	f.DurationVar(&g.rollout.pause, "pause", 0, "with --batch: wait this long between batches (30s, 2m)")
+	f.BoolVar(&g.rollout.resume, "resume", false, "continue a halted rollout with the hosts it left untouched (from .pinery/rollout.json in the site)")
+}
+
+func (g *globals) rolloutSpec() (engine.Rollout, error) {
+	var ro engine.Rollout
+	var err error
+	if g.rollout.batch != "" {
+		if ro.Batch, err = engine.ParseAmount(g.rollout.batch); err != nil || (ro.Batch.N == 0) {
+			return ro, fmt.Errorf("--batch: %q is not a positive number of hosts or a percentage (2, 25%%)", g.rollout.batch)
+		}
+	}
+	if ro.MaxFailures, err = engine.ParseAmount(g.rollout.maxFailures); err != nil {
+		return ro, fmt.Errorf("--max-failures: %v", err)
+	}
+	ro.Pause = g.rollout.pause
+	if name := g.rollout.domain; name != "" {
+		ro.Domain = func(h *inventory.Host) string {
+			v, ok := h.Vars[name]
+			if !ok || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+				return ""
+			}
+			return v.AsString()
+		}
+	}
+	return ro, nil
+}
+
+// rolloutState is what a halted rollout leaves for --resume.
+type rolloutState struct {
+	Site      string    `json:"site"`
+	Halted    time.Time `json:"halted"`
+	Reason    string    `json:"reason"`
+	Applied   []string  `json:"applied"`
+	Failed    []string  `json:"failed"`
+	Untouched []string  `json:"untouched"`
+}
+
+func (g *globals) statePath() string { return filepath.Join(g.site, ".pinery", "rollout.json") }
+
+// saveRolloutState records a halted rollout, or removes the record once a
+// rollout finished.
+func (g *globals) saveRolloutState(out engine.RolloutResult) error {
+	if g.site == "" {
+		return nil
+	}
+	if !out.Halted {
+		if err := os.Remove(g.statePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	st := rolloutState{Site: g.site, Halted: time.Now().UTC(), Reason: out.Reason,
+		Applied: hostsWith(out, engine.OutcomeApplied), Failed: hostsWith(out, engine.OutcomeFailed), Untouched: hostsWith(out, engine.OutcomeUntouched)}
+	b, _ := json.MarshalIndent(st, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(g.statePath()), 0o755); err != nil {
+		return fmt.Errorf("recording the halted rollout: %w", err)
+	}
+	return atomicfile.Write(g.statePath(), append(b, '\n'), 0o644)
+}
+
+// resumeLimit turns --resume into a limit: the hosts the halted rollout
+// left untouched (the failed ones wait for a person; apply them by name).
+func (g *globals) resumeLimit() error {
+	b, err := os.ReadFile(g.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("--resume: no halted rollout recorded in %s", g.statePath())
+	}
+	if err != nil {
+		return fmt.Errorf("--resume: %w", err)
+	}
+	var st rolloutState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("--resume: %s is damaged: %v", g.statePath(), err)
+	}
+	if g.limit != "" {
+		return fmt.Errorf("--resume takes the hosts from %s: drop --limit", g.statePath())
+	}
+	g.limit = strings.Join(st.Untouched, ",")
+	fmt.Fprintf(g.stdout, "Resuming the rollout halted at %s (%s): %s untouched; not retrying the failed: %s.\n\n",
+		st.Halted.Format(time.RFC3339), st.Reason, list(st.Untouched), list(st.Failed))
+	return nil
+}
+
+func hostsWith(out engine.RolloutResult, o engine.HostOutcome) []string {
+	hs := []string{}
+	for i, r := range out.Results {
+		if out.Outcomes[i] == o {
+			hs = append(hs, r.Host)
+		}
+	}
+	return hs
+}
+
+func list(hs []string) string {
+	if len(hs) == 0 {
+		return "none"
+	}
+	return strings.Join(hs, ", ")
+}

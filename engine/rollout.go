@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pinery/pinery/inventory"
+)
+
+// Rollout says how apply goes through the hosts: in batches, stopping when
+// too many hosts failed, never more than one failure domain at a time.
+// The zero value applies every host at once and never stops early.
+type Rollout struct {
+	Batch       Amount // hosts per batch; zero: all at once
+	MaxFailures Amount // failed hosts tolerated before halting (unreachable ones count)
+	// Domain names the failure domain of a host (the clusterboard or power
+	// supply it sits on); a batch holds hosts of one domain only. nil: one
+	// domain.
+	Domain func(*inventory.Host) string
+	Pause  time.Duration // between batches
+}
+
+// Amount is a number of hosts or a percentage of them.
+type Amount struct {
+	N       int
+	Percent bool
+}
+
+// ParseAmount reads "3" or "25%".
+func ParseAmount(s string) (Amount, error) {
+	p := strings.HasSuffix(s, "%")
+	n, err := strconv.Atoi(strings.TrimSuffix(s, "%"))
+	if err != nil || n < 0 || (p && n > 100) {
+		return Amount{}, fmt.Errorf("%q is not a number of hosts or a percentage (3, 25%%)", s)
+	}
+	return Amount{N: n, Percent: p}, nil
+}
+
+// Of resolves the amount against a number of hosts (a percentage rounds
+// up, so 25% of 6 hosts is 2).
+func (a Amount) Of(total int) int {
+	if !a.Percent {
+		return a.N
+	}
+	return (a.N*total + 99) / 100
+}
+
+// HostOutcome is where a host stands after a rollout.
+type HostOutcome string
+
+const (
+	OutcomeApplied   HostOutcome = "applied"
+	OutcomeFailed    HostOutcome = "failed"
+	OutcomeUntouched HostOutcome = "untouched" // the rollout halted before it
+)
+
+// RolloutResult is the outcome of every host, in host order.
+type RolloutResult struct {
+	Results  []HostResult
+	Outcomes []HostOutcome
+	Halted   bool
+	Reason   string // why it halted
+}
+
+// Batch reports a batch about to start: its number, its hosts, its domain.
+type Batch struct {
+	Number int
+	Hosts  []string
+	Domain string
+}
+
+// ApplyRollout applies the plan batch by batch. Hosts that could not be
+// planned count as failed from the start.
+func (r *Run) ApplyRollout(ctx context.Context, ro Rollout, onBatch func(Batch), onEvent func(Event)) RolloutResult {
+	n := len(r.hosts)
+	out := RolloutResult{Results: make([]HostResult, n), Outcomes: make([]HostOutcome, n)}
+	failed := 0
+	var ready []int
+	for i, h := range r.hosts {
+		out.Results[i].Host = h.inv.Name
+		out.Outcomes[i] = OutcomeUntouched
+		if h.plan == nil || h.plan.Error != nil || h.diffs == nil {
+			if h.plan != nil {
+				out.Results[i].Err = h.plan.Error
+			}
+			out.Outcomes[i] = OutcomeFailed
+			failed++
+			continue
+		}
+		ready = append(ready, i)
+	}
+	budget := ro.MaxFailures.Of(n)
+	size := ro.Batch.Of(n)
+	if size <= 0 {
+		size = len(ready)
+		budget = n // one batch: nothing to halt
+	}
+	batches := makeBatches(r, ready, size, ro.Domain)
+	for k, b := range batches {
+		if failed > budget {
+			out.Halted = true
+			out.Reason = fmt.Sprintf("%d host(s) failed, more than the %d allowed", failed, budget)
+			break
+		}
+		if ctx.Err() != nil {
+			out.Halted, out.Reason = true, "interrupted"
+			break
+		}
+		if k > 0 && ro.Pause > 0 {
+			select {
+			case <-time.After(ro.Pause):
+			case <-ctx.Done():
+			}
+		}
+		if onBatch != nil {
+			names := make([]string, len(b.hosts))
+			for j, i := range b.hosts {
+				names[j] = r.hosts[i].inv.Name
+			}
+			onBatch(Batch{Number: k + 1, Hosts: names, Domain: b.domain})
+		}
+		res := r.applyHosts(ctx, b.hosts, onEvent)
+		for j, i := range b.hosts {
+			out.Results[i] = res[j]
+			if res[j].Err != nil || res[j].Failed > 0 {
+				out.Outcomes[i] = OutcomeFailed
+				failed++
+			} else {
+				out.Outcomes[i] = OutcomeApplied
+			}
+		}
+	}
+	return out
+}
+
+type batch struct {
+	hosts  []int
+	domain string
+}
+
+// makeBatches cuts the hosts into batches of size, domain by domain, in
+// the order each domain first appears.
+func makeBatches(r *Run, idx []int, size int, domain func(*inventory.Host) string) []batch {
+	var order []string
+	byDomain := map[string][]int{}
+	for _, i := range idx {
+		d := ""
+		if domain != nil {
+			d = domain(r.hosts[i].inv)
+		}
+		if _, ok := byDomain[d]; !ok {
+			order = append(order, d)
+		}
+		byDomain[d] = append(byDomain[d], i)
+	}
+	var out []batch
+	for _, d := range order {
+		hs := byDomain[d]
+		for len(hs) > 0 {
+			k := min(size, len(hs))
+			out = append(out, batch{hosts: hs[:k], domain: d})
+			hs = hs[k:]
+		}
+	}
+	return out
+}
