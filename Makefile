@@ -53,6 +53,18 @@ fuzz: ## run each fuzz target for a while
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./inventory
 	$(GO) test -run '^$$' -fuzz FuzzProbeParse -fuzztime 60s ./engine/probe
 
+# Release binaries: static, version-stamped, with checksums (docs/install.md).
+PLATFORMS := linux/amd64 linux/arm64 linux/arm/7 darwin/amd64 darwin/arm64
+.PHONY: release
+release: ## cross-build static binaries for every platform into dist/, with SHA256SUMS
+	rm -rf dist && mkdir -p dist
+	@set -e; for p in $(PLATFORMS); do \
+	  os=$${p%%/*}; rest=$${p#*/}; arch=$${rest%%/*}; arm=$${rest#*/}; [ "$$arm" = "$$rest" ] && arm=; \
+	  out=dist/pinery-$(VERSION)-$$os-$$arch$${arm:+v$$arm}; echo "build $$out"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$$arm $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/pinery; \
+	done
+	cd dist && sha256sum pinery-* > SHA256SUMS && cat SHA256SUMS
+
 clean: ## remove build output
 	rm -rf bin dist
 

@@ -73,6 +73,14 @@ func setupEnv(t *testing.T) func(*testscript.Env) error {
 		e.Setenv("FLEET", os.Getenv("PINERY_FLEET"))
 		e.Setenv("NO_COLOR", "1")
 		e.Setenv("HOME", e.WorkDir)
+		// Scripts that build pinery (the arm64 binary) share the caller's
+		// caches, offline.
+		for _, v := range []string{"GOCACHE", "GOMODCACHE"} {
+			if out, err := exec.Command("go", "env", v).Output(); err == nil {
+				e.Setenv(v, strings.TrimSpace(string(out)))
+			}
+		}
+		e.Setenv("GOPROXY", "off")
 		return nil
 	}
 }
