@@ -56,16 +56,19 @@ d=` + lockDir + `
 umask 022; mkdir -p "${d%/*}" || exit 1
 t=$(mktemp -d "${d%/*}/.lock-XXXXXXXXXX") || exit 1
 cat >"$t/holder" || { rm -rf "$t"; exit 1; }
-for try in 1 2; do
+for try in 1 2 3 4 5; do
   if mv -T "$t" "$d" 2>/dev/null; then exit 0; fi
+  if ! h=$(cat "$d/holder" 2>/dev/null); then
+    sleep 0.2; continue # being released right now
+  fi
   # Two inventory hosts of this run on one machine share its lock.
-  if grep -qx "run=$run" "$d/holder" 2>/dev/null; then rm -rf "$t"; exit 0; fi
-  exp=$(sed -n 's/^expires_epoch=//p' "$d/holder" 2>/dev/null)
+  case "$h" in *"run=$run"*) rm -rf "$t"; exit 0 ;; esac
+  exp=$(printf '%s\n' "$h" | sed -n 's/^expires_epoch=//p')
   if [ -n "$exp" ] && [ "$(date +%s)" -gt "$exp" ]; then
     rm -rf "$d"; continue
   fi
   rm -rf "$t"
-  cat "$d/holder" 2>/dev/null
+  printf '%s\n' "$h"
   exit 3
 done
 rm -rf "$t"
