@@ -42,8 +42,9 @@ runs only if they still say so. A failure reports the exit status and the last
 lines of stderr and stdout; values of sensitive fields are blanked out of them.
 With ` + "`timeout`" + `, coreutils' ` + "`timeout`" + ` on the host kills the command and every
 process it started once the time is up (TERM, then KILL 10 s later).
-` + "`environment`" + ` is passed with ` + "`env`" + ` on the command line (no SSH ` + "`AcceptEnv`" + `
-needed).
+` + "`environment`" + ` is exported by the shell that runs the command (no SSH ` + "`AcceptEnv`" + `
+needed); its values never appear in a process's arguments, where any user of the
+host could read them with ` + "`ps`" + `.
 
 **Refresh.** With ` + "`refresh_only = true`" + ` the command runs only when a resource it
 ` + "`watch`" + `es changed, and plans show nothing otherwise. A refresh honours the guards
@@ -89,7 +90,7 @@ func init() {
 			{Name: "cwd", Type: cty.String,
 				Doc: "Absolute directory to run the command and its guards in. Default: the login directory of the connection's user."},
 			{Name: "environment", Type: cty.Map(cty.String),
-				Doc: "Environment variables for the command and its guards, passed with `env NAME=value`."},
+				Doc: "Environment variables for the command and its guards, exported by the shell (never on a command line)."},
 			{Name: "refresh_only", Type: cty.Bool, Default: cty.False,
 				Doc: "Run only when a watched resource changed (see Refresh)."},
 			{Name: "timeout", Type: cty.Number, Default: resource.Num(0),
@@ -185,19 +186,22 @@ func New(cfg resource.Config) (resource.Resource, error) {
 }
 
 // wrap runs one command line with the environment and the time limit.
+//
+// The environment is exported by the shell (a builtin), not given to env
+// on a command line: a value never appears in a process's arguments, which
+// every user of the host can read with ps. The scripts themselves reach
+// the host on stdin, not as the SSH command.
 func (e *Exec) wrap(cmd string) string {
 	var b strings.Builder
-	if len(e.env) > 0 {
-		b.WriteString("env")
-		for _, kv := range e.env {
-			b.WriteString(" " + shellescape.Quote(kv[0]+"="+kv[1]))
-		}
-		b.WriteString(" ")
+	b.WriteString("(")
+	for _, kv := range e.env {
+		b.WriteString(" export " + kv[0] + "=" + shellescape.Quote(kv[1]) + ";")
 	}
+	b.WriteString(" exec ")
 	if e.timeout > 0 {
 		b.WriteString("timeout -k 10 " + strconv.FormatInt(e.timeout, 10) + " ")
 	}
-	b.WriteString("sh -c " + shellescape.Quote(cmd) + " </dev/null")
+	b.WriteString("sh -c " + shellescape.Quote(cmd) + " </dev/null )")
 	return b.String()
 }
 
@@ -282,8 +286,8 @@ func (e *Exec) run(ctx context.Context, h resource.Runner) error {
 	mark := "::pinery-exec-" + hex.EncodeToString(nonce[:]) + "::"
 	script := e.guards() +
 		"case $skip in cwd) echo '" + mark + " cwd'; exit 1;; ?*) echo \"" + mark + " $skip\"; exit 0;; esac\n" +
-		"exec " + e.wrap(e.command) + "\n"
-	res, err := h.Run(ctx, script, nil)
+		e.wrap(e.command) + "\n"
+	res, err := h.Run(ctx, "exec sh -s", strings.NewReader(script))
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", e.describe(), err)
 	}
