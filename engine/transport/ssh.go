@@ -157,8 +157,11 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Re
 		return resource.Result{}, fmt.Errorf("%w: opening a session: %v", ErrUnreachable, err)
 	}
 	defer sess.Close()
-	var out, errb bytes.Buffer
-	sess.Stdout, sess.Stderr = &out, &errb
+	// Past the limit the session is ended: the copy stops reading, and a
+	// command still writing would otherwise block forever.
+	stop := func() { _ = sess.Signal(ssh.SIGKILL); sess.Close() }
+	out, errb := &capped{max: MaxOutput, stop: stop}, &capped{max: MaxOutput / 16, stop: stop}
+	sess.Stdout, sess.Stderr = out, errb
 	if stdin != nil {
 		sess.Stdin = stdin
 	}
@@ -180,6 +183,9 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Re
 		return resource.Result{Stdout: out.Bytes(), Stderr: errb.Bytes(), ExitCode: -1}, ctx.Err()
 	}
 	res := resource.Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	if out.over || errb.over {
+		return res, fmt.Errorf("the host sent more than %d MiB of output for one command; refused", MaxOutput>>20)
+	}
 	var ee *ssh.ExitError
 	switch {
 	case err == nil:
@@ -194,6 +200,35 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Re
 	}
 	return res, nil
 }
+
+// MaxOutput bounds what one command may send back (stdout; stderr gets a
+// sixteenth), so that a broken or hostile host cannot exhaust the
+// controller's memory.
+const MaxOutput = 256 << 20
+
+// capped is a buffer that refuses to grow past max: the session's copy
+// stops, and Run reports it.
+// (Not an embedded bytes.Buffer: io.Copy would use its ReadFrom and
+// bypass the limit.)
+type capped struct {
+	buf  bytes.Buffer
+	max  int
+	over bool
+	stop func()
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.buf.Len()+len(p) > c.max {
+		if !c.over {
+			c.over = true
+			go c.stop()
+		}
+		return 0, errors.New("output limit reached")
+	}
+	return c.buf.Write(p)
+}
+
+func (c *capped) Bytes() []byte { return c.buf.Bytes() }
 
 // Sessions counts the command sessions opened on this connection.
 func (s *SSH) Sessions() int { return int(s.sessions.Load()) }
