@@ -199,10 +199,19 @@ func paint(f func(string) string, s string) string {
 // nothing to read (CI with no input) it fails and names --auto-approve.
 func (g *globals) confirm() (bool, error) {
 	fmt.Fprint(g.stdout, "\nApply these changes? Only 'yes' is accepted: ")
+	ok, err := g.readYes()
+	if err != nil {
+		return false, fmt.Errorf("%v: review the plan and run again with --auto-approve to apply without asking", err)
+	}
+	return ok, nil
+}
+
+// readYes reads one answer from standard input: true only for "yes".
+func (g *globals) readYes() (bool, error) {
 	line, err := bufio.NewReader(g.stdin).ReadString('\n')
 	if err != nil && line == "" {
 		fmt.Fprintln(g.stdout)
-		return false, fmt.Errorf("no answer on standard input: review the plan and run again with --auto-approve to apply without asking")
+		return false, fmt.Errorf("no answer on standard input")
 	}
 	return strings.TrimSpace(line) == "yes", nil
 }

@@ -75,7 +75,7 @@ shows what would change (plan) and changes exactly that (apply).`,
 	pf.BoolVar(&g.noColor, "no-color", false, "plain output without colours (also NO_COLOR=1)")
 	root.AddCommand(
 		newValidateCmd(g), newFmtCmd(g), newPlanCmd(g), newApplyCmd(g), newFactsCmd(g), newVersionCmd(g), newDocsCmd(g),
-		newSecretsCmd(g), newUnlockCmd(g), newRunCmd(g),
+		newSecretsCmd(g), newUnlockCmd(g), newRunCmd(g), newHostsCmd(g),
 		newGraphCmd(g), newInventoryCmd(g),
 	)
 	return root

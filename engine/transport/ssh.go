@@ -132,10 +132,10 @@ func dialReason(err error) string {
 func classifyHandshake(err error, cfg SSHConfig) error {
 	switch {
 	case knownhosts.IsHostKeyChanged(err):
-		return fmt.Errorf("%w: the key %s presents differs from the one in %s; if the board was re-flashed, remove its old line from that file (ssh-keygen -R %s -f %s), then trust the new key after checking it",
-			ErrHostKeyMismatch, cfg.Address, cfg.KnownHosts, cfg.Address, cfg.KnownHosts)
+		return fmt.Errorf("%w: the key %s presents differs from the one in %s; never proceeding. If the board was re-flashed, check the new key's fingerprint and record it with pinery hosts trust --replace HOST",
+			ErrHostKeyMismatch, cfg.Address, cfg.KnownHosts)
 	case knownhosts.IsHostUnknown(err):
-		return fmt.Errorf("%w: %s is not in %s; add its key after checking it, e.g. ssh-keyscan -p %d %s >> %s",
+		return fmt.Errorf("%w: %s is not in %s; add its key after checking it: pinery hosts trust HOST (or ssh-keyscan -p %d %s >> %s)",
 			ErrHostKeyUnknown, cfg.Address, cfg.KnownHosts, cfg.Port, cfg.Address, cfg.KnownHosts)
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		return fmt.Errorf("%w: user %q was refused (check identity_file, the agent and authorized_keys)", ErrAuth, cfg.User)
