@@ -132,7 +132,7 @@ func TestClientConfigParsesFilesOnce(t *testing.T) {
 			t.Errorf("%s: known key refused: %v", h.addr(), err)
 		}
 		err := c.HostKeyCallback(h.addr(), remote, other)
-		if e := classifyHandshake(err, h.cfg); !errors.Is(e, ErrHostKeyMismatch) || !strings.Contains(e.Error(), "ssh-keygen -R") {
+		if e := classifyHandshake(err, h.cfg); !errors.Is(e, ErrHostKeyMismatch) || !strings.Contains(e.Error(), "pinery hosts trust --replace") {
 			t.Errorf("%s: changed key: %v", h.addr(), e)
 		}
 		if len(c.Auth) != 1 {
