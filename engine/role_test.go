@@ -203,3 +203,43 @@ role "x" {
 		})
 	}
 }
+
+// A site resource can watch a whole role: it refreshes when any resource of
+// the role changes, after all of them.
+func TestWatchRole(t *testing.T) {
+	target := t.TempDir()
+	site := writeSite(t, map[string]string{
+		"roles/web/main.hcl": webRole,
+		"main.hcl": `
+variable "root" { type = string }
+variable "port" { type = number }
+role "a" {
+  source = "./roles/web"
+  inputs = { root = var.root, port = var.port }
+}
+exec "announce" {
+  command      = "echo changed >> ${var.root}/announced"
+  refresh_only = true
+  watch        = [role.a]
+}
+`})
+	vars := map[string]string{"root": target, "port": "80"}
+	r := localRun(t, site, vars)
+	if text := planText(t, r); !strings.Contains(text, "! exec.announce (watches role.a.directory.root, which changes; watches role.a.file.conf, which changes") {
+		t.Errorf("plan:\n%s", text)
+	}
+	if res, ev := applyAll(t, r); res.Failed != 0 {
+		t.Fatalf("apply: %+v %+v", res, ev)
+	}
+	vars["port"] = "81"
+	r = localRun(t, site, vars)
+	if text := planText(t, r); !strings.Contains(text, "! exec.announce (watches role.a.file.conf, which changes; watches role.a.exec.reload, which changes)") {
+		t.Errorf("plan after a port change:\n%s", text)
+	}
+	if res, ev := applyAll(t, r); res.Failed != 0 {
+		t.Fatalf("apply: %+v %+v", res, ev)
+	}
+	if b, _ := os.ReadFile(filepath.Join(target, "announced")); string(b) != "changed\nchanged\n" {
+		t.Errorf("announced %q, want two refreshes", b)
+	}
+}
