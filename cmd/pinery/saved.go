@@ -70,6 +70,7 @@ func (g *globals) applySaved(cmd *cobra.Command, path string) error {
 		vars = append(vars, kv)
 	}
 	g.inventory, g.limit, g.varFiles, g.vars = s.Inventory, s.Limit, s.VarFiles, vars
+	g.site = s.Site // a halted rollout is recorded there, for --resume
 
 	r, ok := g.prepare([]string{s.Site})
 	if !ok {
