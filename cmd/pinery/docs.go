@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,8 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/pinery/pinery/engine/atomicfile"
+	"github.com/pinery/pinery/engine/config"
 	"github.com/pinery/pinery/engine/resource"
 )
 
@@ -47,13 +50,56 @@ func moduleDocs() map[string]string {
 	pages := map[string]string{}
 	var idx strings.Builder
 	idx.WriteString(generatedNote)
-	idx.WriteString("# Module reference\n\nEvery resource type, with its fields. Meta-arguments that every resource accepts (`depends_on`, `watch`, `when`) are described in [the language reference](../language.md#meta-arguments).\n\n| type | what it manages |\n|---|---|\n")
+	metas := make([]string, len(config.MetaArguments))
+	for i, m := range config.MetaArguments {
+		metas[i] = "`" + m + "`"
+	}
+	fmt.Fprintf(&idx, "# Module reference\n\nEvery resource type, with its fields. Meta-arguments that every resource accepts (%s) are described in [the language reference](../language.md#meta-arguments). [`schema.json`](schema.json) lists every block and field for editors and tools.\n\n| type | what it manages |\n|---|---|\n", strings.Join(metas, ", "))
 	for _, t := range resource.Types() {
 		fmt.Fprintf(&idx, "| [`%s`](%s.md) | %s |\n", t.Name, t.Name, t.Summary)
 		pages[t.Name+".md"] = modulePage(t)
 	}
 	pages["README.md"] = idx.String()
+	pages["schema.json"] = schemaJSON()
 	return pages
+}
+
+// schemaJSON is the language's blocks and every resource type's fields as
+// JSON, for editors (completion, hover docs) and other tools.
+func schemaJSON() string {
+	type field struct {
+		Name      string `json:"name"`
+		Type      string `json:"type"`
+		Required  bool   `json:"required,omitempty"`
+		Default   any    `json:"default,omitempty"`
+		Sensitive bool   `json:"sensitive,omitempty"`
+		Doc       string `json:"doc"`
+	}
+	type rtype struct {
+		Summary string  `json:"summary"`
+		Fields  []field `json:"fields"`
+	}
+	doc := struct {
+		Format        string           `json:"format"`
+		Blocks        []string         `json:"blocks"`
+		MetaArguments []string         `json:"meta_arguments"`
+		ResourceTypes map[string]rtype `json:"resource_types"`
+	}{Format: "pinery-schema/1", Blocks: []string{"variable", "locals", "role", "output"}, MetaArguments: config.MetaArguments, ResourceTypes: map[string]rtype{}}
+	for _, t := range resource.Types() {
+		rt := rtype{Summary: t.Summary, Fields: []field{}}
+		for _, f := range t.Fields {
+			fd := field{Name: f.Name, Type: f.Type.FriendlyName(), Required: f.Required, Sensitive: f.Sensitive, Doc: f.Doc}
+			if f.Default != cty.NilVal && !f.Default.IsNull() {
+				if b, err := ctyjson.Marshal(f.Default, f.Default.Type()); err == nil {
+					fd.Default = json.RawMessage(b)
+				}
+			}
+			rt.Fields = append(rt.Fields, fd)
+		}
+		doc.ResourceTypes[t.Name] = rt
+	}
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	return string(b) + "\n"
 }
 
 func modulePage(t *resource.Type) string {
