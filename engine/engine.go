@@ -476,18 +476,22 @@ func (r *Run) applyHosts(ctx context.Context, idx []int, onEvent func(Event)) []
 	return results
 }
 
-func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
-	res := HostResult{Host: h.inv.Name}
+func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) {
+	res = HostResult{Host: h.inv.Name}
 	if !h.hasWork() {
 		return res
 	}
-	if err := lock(ctx, h.conn); err != nil {
-		res.Err = err
-		return res
-	}
+	// The first command run on the host takes its lock (lockingRunner).
+	conn := &lockingRunner{conn: h.conn}
 	defer func() {
-		if err := unlock(ctx, h.conn); err != nil && res.Err == nil {
-			res.Err = err
+		if conn.lockErr != nil {
+			res.Err = conn.lockErr
+			return
+		}
+		if conn.locked {
+			if err := unlock(ctx, h.conn); err != nil && res.Err == nil {
+				res.Err = err
+			}
 		}
 	}()
 	nodes := h.graph.Nodes
@@ -576,7 +580,10 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 				for k, j := range group {
 					rs[k], ds[k] = nodes[j].Impl, h.diffs[j]
 				}
-				err := agg.ApplyAll(ctx, h.conn, rs, ds)
+				err := agg.ApplyAll(ctx, conn, rs, ds)
+				if conn.lockErr != nil {
+					break // the host is someone else's: nothing ran
+				}
 				var each resource.Errors
 				if !errors.As(err, &each) || len(each) != len(group) {
 					each = make(resource.Errors, len(group))
@@ -594,7 +601,10 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 				if each[0] != nil {
 					continue
 				}
-			} else if err := n.Impl.Apply(ctx, h.conn, d); err != nil {
+			} else if err := n.Impl.Apply(ctx, conn, d); err != nil {
+				if conn.lockErr != nil {
+					break
+				}
 				finish(i, StatusFailed, err, "")
 				continue
 			} else {
@@ -615,7 +625,10 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) HostResult {
 				why = "owed by an earlier run"
 			}
 			if len(changed) > 0 || h.isOwed(n) {
-				did, err := rf.Refresh(ctx, h.conn)
+				did, err := rf.Refresh(ctx, conn)
+				if conn.lockErr != nil {
+					break
+				}
 				refreshed[i] = err == nil
 				switch {
 				case err != nil:

@@ -329,14 +329,14 @@ file "f" {
 	if st := r.Stats()[0]; st.Sessions != 1 {
 		t.Errorf("plan of 100 files cost %d sessions, want 1", st.Sessions)
 	}
-	// The 99 files are written together, in one more session (besides
-	// taking and releasing the host's lock).
+	// The 99 files are written together, in one more session, which also
+	// takes the host's lock; one more releases it.
 	res := r.Apply(context.Background(), nil)
 	if res[0].Changed != 99 || res[0].Failed != 1 {
 		t.Errorf("apply: %+v, want 99 changed and 1 failed", res[0])
 	}
-	if st := r.Stats()[0]; st.Sessions != 4 {
-		t.Errorf("plan and apply of 100 files cost %d sessions, want 4 (probe, lock, files, unlock)", st.Sessions)
+	if st := r.Stats()[0]; st.Sessions != 3 {
+		t.Errorf("plan and apply of 100 files cost %d sessions, want 3 (probe, lock and files, unlock)", st.Sessions)
 	}
 	if b, _ := os.ReadFile(filepath.Join(target, "f99")); string(b) != "file 99\n" {
 		t.Errorf("f99 = %q", b)
@@ -368,8 +368,8 @@ file "inside" {
 	if res, ev := applyAll(t, r); res.Failed != 0 || res.Changed != 5 {
 		t.Fatalf("apply: %+v %+v", res, ev)
 	}
-	// probe, lock, first, sub, the three files together, unlock.
-	if st := r.Stats()[0]; st.Sessions != 6 {
-		t.Errorf("%d sessions, want 6", st.Sessions)
+	// probe, lock and first, sub, the three files together, unlock.
+	if st := r.Stats()[0]; st.Sessions != 5 {
+		t.Errorf("%d sessions, want 5", st.Sessions)
 	}
 }

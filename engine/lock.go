@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"al.essio.dev/pkg/shellescape"
 
+	"github.com/pinery/pinery/engine/resource"
 	"github.com/pinery/pinery/engine/transport"
 )
 
@@ -46,41 +48,75 @@ func holder() string {
 		runID, who, host, os.Getpid(), now.Format(time.RFC3339), now.Add(LockTTL).Format(time.RFC3339), now.Add(LockTTL).Unix())
 }
 
-// lock takes the host's lock, or says who holds it. An expired lock is
-// taken over.
-func lock(ctx context.Context, conn transport.Host) error {
-	// The holder is written first and the lock appears with it, by one
-	// rename: whoever sees the lock can read whose it is.
-	script := `run=` + runID + `
+// lockedExit and lockedMark tell a refused lock from the script it
+// precedes.
+const (
+	lockedExit = 97
+	lockedMark = "--pinery-locked--"
+)
+
+// lockScript takes the host's lock, or prints who holds it after
+// lockedMark and exits lockedExit. The holder is written first and the lock
+// appears with it, by one rename: whoever sees the lock can read whose it
+// is. An expired lock is taken over.
+func lockScript() string {
+	return `_pinery_lock() {
+run=` + runID + `
 d=` + lockDir + `
-umask 022; mkdir -p "${d%/*}" || exit 1
-t=$(mktemp -d "${d%/*}/.lock-XXXXXXXXXX") || exit 1
-cat >"$t/holder" || { rm -rf "$t"; exit 1; }
+umask 022; mkdir -p "${d%/*}" || return 1
+t=$(mktemp -d "${d%/*}/.lock-XXXXXXXXXX") || return 1
+printf '%s' ` + shellescape.Quote(holder()) + ` >"$t/holder" || { rm -rf "$t"; return 1; }
 for try in 1 2 3 4 5; do
-  if mv -T "$t" "$d" 2>/dev/null; then exit 0; fi
+  if mv -T "$t" "$d" 2>/dev/null; then return 0; fi
   if ! h=$(cat "$d/holder" 2>/dev/null); then
     sleep 0.2; continue # being released right now
   fi
   # Two inventory hosts of this run on one machine share its lock.
-  case "$h" in *"run=$run"*) rm -rf "$t"; exit 0 ;; esac
+  case "$h" in *"run=$run"*) rm -rf "$t"; return 0 ;; esac
   exp=$(printf '%s\n' "$h" | sed -n 's/^expires_epoch=//p')
   if [ -n "$exp" ] && [ "$(date +%s)" -gt "$exp" ]; then
     rm -rf "$d"; continue
   fi
   rm -rf "$t"
-  printf '%s\n' "$h"
-  exit 3
+  printf '%s\n%s\n' ` + lockedMark + ` "$h"
+  return ` + fmt.Sprint(lockedExit) + `
 done
 rm -rf "$t"
-exit 3`
-	res, err := conn.Run(ctx, script, strings.NewReader(holder()))
+printf '%s\n' ` + lockedMark + `
+return ` + fmt.Sprint(lockedExit) + `
+}
+_pinery_lock || exit $?
+`
+}
+
+// lockingRunner takes the host's lock in the first command an apply runs
+// on it, ahead of that command's own script, so that a changed host pays no
+// extra round trip for it. Once refused, it runs nothing more.
+type lockingRunner struct {
+	conn    transport.Host
+	locked  bool
+	lockErr error
+}
+
+func (l *lockingRunner) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Result, error) {
+	if l.lockErr != nil {
+		return resource.Result{}, l.lockErr
+	}
+	if l.locked {
+		return l.conn.Run(ctx, cmd, stdin)
+	}
+	res, err := l.conn.Run(ctx, lockScript()+cmd, stdin)
 	if err != nil {
-		return fmt.Errorf("taking the host's lock: %w", err)
+		l.locked = true // perhaps taken: unlock only ever removes this run's lock
+		return res, err
 	}
-	if res.ExitCode == 3 {
-		return fmt.Errorf("%w: %s; wait for it, or break it with `pinery unlock` if that run is dead", ErrLocked, describeHolder(string(res.Stdout)))
+	if res.ExitCode == lockedExit && strings.HasPrefix(string(res.Stdout), lockedMark+"\n") {
+		l.lockErr = fmt.Errorf("%w: %s; wait for it, or break it with `pinery unlock` if that run is dead",
+			ErrLocked, describeHolder(strings.TrimPrefix(string(res.Stdout), lockedMark+"\n")))
+		return resource.Result{}, l.lockErr
 	}
-	return res.Err("taking the host's lock " + lockDir)
+	l.locked = true
+	return res, nil
 }
 
 // unlock releases the lock if this run holds it.
