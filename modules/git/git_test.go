@@ -136,7 +136,8 @@ func TestPlanTable(t *testing.T) {
 func TestFleetCheckout(t *testing.T) {
 	h := fleettest.Dial(t, "h2")
 	if res, _ := h.Run(context.Background(), "command -v git", nil); res.ExitCode != 0 {
-		run(t, h, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q git >/dev/null")
+		// A fresh board has no apt lists yet.
+		run(t, h, "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q git >/dev/null")
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
