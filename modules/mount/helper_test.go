@@ -1,42 +1,14 @@
 package mount
 
 import (
-	"context"
 	"testing"
 
 	"al.essio.dev/pkg/shellescape"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pinery/pinery/engine/resource"
+	"github.com/pinery/pinery/engine/resource/resourcetest"
 )
-
-// config builds a Config as the engine does: every schema field present,
-// defaults applied, null when unset.
-func config(t *testing.T, vals map[string]cty.Value) resource.Config {
-	t.Helper()
-	typ, ok := resource.Lookup("mount")
-	if !ok {
-		t.Fatal("mount type not registered")
-	}
-	cfg := resource.Config{Name: "test", Values: map[string]cty.Value{}, Sensitive: map[string]bool{}}
-	for _, f := range typ.Fields {
-		v, ok := vals[f.Name]
-		switch {
-		case ok:
-		case f.Default != cty.NilVal:
-			v = f.Default
-		default:
-			v = cty.NullVal(f.Type)
-		}
-		cfg.Values[f.Name] = v
-	}
-	for k := range vals {
-		if _, ok := cfg.Values[k]; !ok {
-			t.Fatalf("no field %q in the schema", k)
-		}
-	}
-	return cfg
-}
 
 func newMount(t *testing.T, vals map[string]cty.Value) *Mount {
 	t.Helper()
@@ -51,52 +23,28 @@ func str(s string) cty.Value { return cty.StringVal(s) }
 
 func q(s string) string { return shellescape.Quote(s) }
 
-// run runs a command on the host and fails the test unless it succeeds.
-func run(t *testing.T, h resource.Runner, cmd string) string {
+func config(t *testing.T, vals map[string]cty.Value) resource.Config {
 	t.Helper()
-	res, err := h.Run(context.Background(), cmd, nil)
-	if err != nil {
-		t.Fatalf("%s: %v", cmd, err)
-	}
-	if err := res.Err(cmd); err != nil {
-		t.Fatal(err)
-	}
-	return string(res.Stdout)
+	return resourcetest.Config(t, "mount", "", vals)
 }
 
-// runProbe runs the probe as the engine does, and checks it is quiet on
-// stderr.
+func run(t *testing.T, h resource.Runner, cmd string) string {
+	t.Helper()
+	return resourcetest.Run(t, h, cmd)
+}
+
+// The engine's way of driving a resource, shared by every module's tests.
 func runProbe(t *testing.T, h resource.Runner, r resource.Resource) resource.ProbeResult {
 	t.Helper()
-	res, err := h.Run(context.Background(), "LC_ALL=C; export LC_ALL\n(\n"+r.Probe()+"\n) </dev/null", nil)
-	if err != nil {
-		t.Fatalf("probe: %v", err)
-	}
-	if len(res.Stderr) > 0 {
-		t.Errorf("probe wrote on stderr: %s", res.Stderr)
-	}
-	return resource.ProbeResult{Stdout: res.Stdout, ExitCode: res.ExitCode}
+	return resourcetest.Probe(t, h, r)
 }
 
 func plan(t *testing.T, h resource.Runner, r resource.Resource) *resource.Diff {
 	t.Helper()
-	d, err := r.Plan(runProbe(t, h, r))
-	if err != nil {
-		t.Fatalf("plan: %v", err)
-	}
-	return d
+	return resourcetest.Plan(t, h, r)
 }
 
-// converge probes, plans and applies, checks that a second probe and plan
-// are empty, and returns the first diff.
 func converge(t *testing.T, h resource.Runner, r resource.Resource) *resource.Diff {
 	t.Helper()
-	d := plan(t, h, r)
-	if err := r.Apply(context.Background(), h, d); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-	if again := plan(t, h, r); !again.Empty() {
-		t.Fatalf("not converged after apply: %+v", again)
-	}
-	return d
+	return resourcetest.Converge(t, h, r)
 }

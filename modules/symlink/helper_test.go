@@ -11,36 +11,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pinery/pinery/engine/resource"
+	"github.com/pinery/pinery/engine/resource/resourcetest"
 	"github.com/pinery/pinery/engine/transport/fleettest"
 )
-
-// config builds a Config as the engine does: every schema field present,
-// defaults applied, null when unset.
-func config(t *testing.T, vals map[string]cty.Value) resource.Config {
-	t.Helper()
-	typ, ok := resource.Lookup("symlink")
-	if !ok {
-		t.Fatal("symlink type not registered")
-	}
-	cfg := resource.Config{Name: "test", Values: map[string]cty.Value{}, Sensitive: map[string]bool{}}
-	for _, f := range typ.Fields {
-		v, ok := vals[f.Name]
-		switch {
-		case ok:
-		case f.Default != cty.NilVal:
-			v = f.Default
-		default:
-			v = cty.NullVal(f.Type)
-		}
-		cfg.Values[f.Name] = v
-	}
-	for k := range vals {
-		if _, ok := cfg.Values[k]; !ok {
-			t.Fatalf("no field %q in the schema", k)
-		}
-	}
-	return cfg
-}
 
 func newLink(t *testing.T, vals map[string]cty.Value) *Symlink {
 	t.Helper()
@@ -66,60 +39,36 @@ func host(t *testing.T) (resource.Runner, string) {
 	return conn, dir
 }
 
-// run runs a command on the host and fails the test unless it succeeds.
-func run(t *testing.T, h resource.Runner, cmd string) string {
-	t.Helper()
-	res, err := h.Run(context.Background(), cmd, nil)
-	if err != nil {
-		t.Fatalf("%s: %v", cmd, err)
-	}
-	if err := res.Err(cmd); err != nil {
-		t.Fatal(err)
-	}
-	return string(res.Stdout)
-}
-
 func q(s string) string { return shellescape.Quote(s) }
-
-// runProbe runs the probe as the engine does, and checks it is quiet on
-// stderr.
-func runProbe(t *testing.T, h resource.Runner, r resource.Resource) resource.ProbeResult {
-	t.Helper()
-	res, err := h.Run(context.Background(), "LC_ALL=C; export LC_ALL\n(\n"+r.Probe()+"\n) </dev/null", nil)
-	if err != nil {
-		t.Fatalf("probe: %v", err)
-	}
-	if len(res.Stderr) > 0 {
-		t.Errorf("probe wrote on stderr: %s", res.Stderr)
-	}
-	return resource.ProbeResult{Stdout: res.Stdout, ExitCode: res.ExitCode}
-}
-
-func plan(t *testing.T, h resource.Runner, r resource.Resource) *resource.Diff {
-	t.Helper()
-	d, err := r.Plan(runProbe(t, h, r))
-	if err != nil {
-		t.Fatalf("plan: %v", err)
-	}
-	return d
-}
-
-// converge probes, plans and applies, checks that a second probe and plan
-// are empty, and returns the first diff.
-func converge(t *testing.T, h resource.Runner, r resource.Resource) *resource.Diff {
-	t.Helper()
-	d := plan(t, h, r)
-	if err := r.Apply(context.Background(), h, d); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-	if again := plan(t, h, r); !again.Empty() {
-		t.Fatalf("not converged after apply: %+v", again)
-	}
-	return d
-}
 
 // leftovers lists temporary files an apply left in dir.
 func leftovers(t *testing.T, h resource.Runner, dir string) string {
 	t.Helper()
 	return strings.TrimSpace(run(t, h, "cd "+q(dir)+" && for f in .pinery-*; do [ -e \"$f\" ] || [ -L \"$f\" ] && echo \"$f\"; done; :"))
+}
+
+func config(t *testing.T, vals map[string]cty.Value) resource.Config {
+	t.Helper()
+	return resourcetest.Config(t, "symlink", "", vals)
+}
+
+func run(t *testing.T, h resource.Runner, cmd string) string {
+	t.Helper()
+	return resourcetest.Run(t, h, cmd)
+}
+
+// The engine's way of driving a resource, shared by every module's tests.
+func runProbe(t *testing.T, h resource.Runner, r resource.Resource) resource.ProbeResult {
+	t.Helper()
+	return resourcetest.Probe(t, h, r)
+}
+
+func plan(t *testing.T, h resource.Runner, r resource.Resource) *resource.Diff {
+	t.Helper()
+	return resourcetest.Plan(t, h, r)
+}
+
+func converge(t *testing.T, h resource.Runner, r resource.Resource) *resource.Diff {
+	t.Helper()
+	return resourcetest.Converge(t, h, r)
 }

@@ -9,37 +9,10 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pinery/pinery/engine/resource"
+	"github.com/pinery/pinery/engine/resource/resourcetest"
 	"github.com/pinery/pinery/engine/transport"
 	"github.com/pinery/pinery/engine/transport/fleettest"
 )
-
-// config builds a Config as the engine does: every schema field present,
-// defaults applied, null when unset.
-func config(t *testing.T, vals map[string]cty.Value) resource.Config {
-	t.Helper()
-	typ, ok := resource.Lookup("systemd_unit")
-	if !ok {
-		t.Fatal("systemd_unit type not registered")
-	}
-	cfg := resource.Config{Name: "test", Values: map[string]cty.Value{}, Sensitive: map[string]bool{}}
-	for _, f := range typ.Fields {
-		v, ok := vals[f.Name]
-		switch {
-		case ok:
-		case f.Default != cty.NilVal:
-			v = f.Default
-		default:
-			v = cty.NullVal(f.Type)
-		}
-		cfg.Values[f.Name] = v
-	}
-	for k := range vals {
-		if _, ok := cfg.Values[k]; !ok {
-			t.Fatalf("no field %q in the schema", k)
-		}
-	}
-	return cfg
-}
 
 func newUnit(t *testing.T, vals map[string]cty.Value) *Unit {
 	t.Helper()
@@ -63,42 +36,6 @@ func host(t *testing.T) transport.Host {
 	return fleettest.Dial(t, "h1")
 }
 
-// run runs a command on the host and fails the test unless it succeeds.
-func run(t *testing.T, h resource.Runner, cmd string) string {
-	t.Helper()
-	res, err := h.Run(context.Background(), cmd, nil)
-	if err != nil {
-		t.Fatalf("%s: %v", cmd, err)
-	}
-	if err := res.Err(cmd); err != nil {
-		t.Fatal(err)
-	}
-	return string(res.Stdout)
-}
-
-// runProbe runs the probe as the engine does and checks it is quiet on
-// stderr.
-func runProbe(t *testing.T, h resource.Runner, r resource.Resource) resource.ProbeResult {
-	t.Helper()
-	res, err := h.Run(context.Background(), "LC_ALL=C; export LC_ALL\n(\n"+r.Probe()+"\n) </dev/null", nil)
-	if err != nil {
-		t.Fatalf("probe: %v", err)
-	}
-	if len(res.Stderr) > 0 {
-		t.Errorf("probe wrote on stderr: %s", res.Stderr)
-	}
-	return resource.ProbeResult{Stdout: res.Stdout, ExitCode: res.ExitCode}
-}
-
-func plan(t *testing.T, h resource.Runner, r resource.Resource) *resource.Diff {
-	t.Helper()
-	d, err := r.Plan(runProbe(t, h, r))
-	if err != nil {
-		t.Fatalf("plan: %v", err)
-	}
-	return d
-}
-
 // converge plans every unit, applies them together as the engine groups
 // them, checks that a second probe and plan are empty, and returns the
 // first diffs.
@@ -118,4 +55,25 @@ func converge(t *testing.T, h resource.Runner, us ...*Unit) []*resource.Diff {
 		}
 	}
 	return ds
+}
+
+func config(t *testing.T, vals map[string]cty.Value) resource.Config {
+	t.Helper()
+	return resourcetest.Config(t, "systemd_unit", "", vals)
+}
+
+func run(t *testing.T, h resource.Runner, cmd string) string {
+	t.Helper()
+	return resourcetest.Run(t, h, cmd)
+}
+
+// The engine's way of driving a resource, shared by every module's tests.
+func runProbe(t *testing.T, h resource.Runner, r resource.Resource) resource.ProbeResult {
+	t.Helper()
+	return resourcetest.Probe(t, h, r)
+}
+
+func plan(t *testing.T, h resource.Runner, r resource.Resource) *resource.Diff {
+	t.Helper()
+	return resourcetest.Plan(t, h, r)
 }

@@ -11,40 +11,10 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pinery/pinery/engine/resource"
+	"github.com/pinery/pinery/engine/resource/resourcetest"
 	"github.com/pinery/pinery/engine/transport"
 	"github.com/pinery/pinery/engine/transport/fleettest"
 )
-
-// config builds a Config as the engine does: every schema field present,
-// defaults applied, null when unset, schema-sensitive fields marked.
-func config(t *testing.T, vals map[string]cty.Value) resource.Config {
-	t.Helper()
-	typ, ok := resource.Lookup("user")
-	if !ok {
-		t.Fatal("user type not registered")
-	}
-	cfg := resource.Config{Name: "test", Values: map[string]cty.Value{}, Sensitive: map[string]bool{}}
-	for _, f := range typ.Fields {
-		v, ok := vals[f.Name]
-		switch {
-		case ok:
-		case f.Default != cty.NilVal:
-			v = f.Default
-		default:
-			v = cty.NullVal(f.Type)
-		}
-		cfg.Values[f.Name] = v
-		if f.Sensitive {
-			cfg.Sensitive[f.Name] = true
-		}
-	}
-	for k := range vals {
-		if _, ok := cfg.Values[k]; !ok {
-			t.Fatalf("no field %q in the schema", k)
-		}
-	}
-	return cfg
-}
 
 func newUser(t *testing.T, vals map[string]cty.Value) *User {
 	t.Helper()
@@ -122,42 +92,23 @@ func cleanup(t *testing.T, h transport.Host, users, groups []string) {
 	})
 }
 
-// probePlan runs the probe as the engine does and plans.
+func config(t *testing.T, vals map[string]cty.Value) resource.Config {
+	t.Helper()
+	return resourcetest.Config(t, "user", "", vals)
+}
+
+// The engine's way of driving a resource, shared by every module's tests.
 func probePlan(t *testing.T, h transport.Host, r resource.Resource) (*resource.Diff, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := h.Run(ctx, "LC_ALL=C; export LC_ALL\n(\n"+r.Probe()+"\n) </dev/null", nil)
-	if err != nil {
-		t.Fatalf("probe: %v", err)
-	}
-	if len(res.Stderr) > 0 {
-		t.Errorf("probe wrote on stderr: %s", res.Stderr)
-	}
-	return r.Plan(resource.ProbeResult{Stdout: res.Stdout, ExitCode: res.ExitCode})
+	return r.Plan(resourcetest.Probe(t, h, r))
 }
 
 func plan(t *testing.T, h transport.Host, r resource.Resource) *resource.Diff {
 	t.Helper()
-	d, err := probePlan(t, h, r)
-	if err != nil {
-		t.Fatalf("plan: %v", err)
-	}
-	return d
+	return resourcetest.Plan(t, h, r)
 }
 
-// converge plans and applies, checks that a second probe and plan are
-// empty, and returns the first diff.
 func converge(t *testing.T, h transport.Host, r resource.Resource) *resource.Diff {
 	t.Helper()
-	d := plan(t, h, r)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := r.Apply(ctx, h, d); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-	if again := plan(t, h, r); !again.Empty() {
-		t.Fatalf("not converged after apply: %+v", again.Changes)
-	}
-	return d
+	return resourcetest.Converge(t, h, r)
 }
