@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pinery/pinery/modules/internal/textdiff"
+
 	"al.essio.dev/pkg/shellescape"
 
 	"github.com/pinery/pinery/engine/resource"
@@ -53,7 +55,7 @@ echo --
 sums="$nl$sums$nl"
 `)
 	for i, x := range files {
-		if x.absent || x.sensitive || !isText(x.content) {
+		if x.absent || x.sensitive || !textdiff.IsText(x.content) {
 			continue
 		}
 		q := shellescape.Quote(x.path)

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pinery/pinery/modules/internal/textdiff"
+
 	"al.essio.dev/pkg/shellescape"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -283,7 +285,7 @@ h=$(sha256sum 2>/dev/null <"$p") || { echo error=read; exit 1; }
 h=${h%% *}
 echo "sha256=$h"
 `)
-	if !f.sensitive && isText(f.content) {
+	if !f.sensitive && textdiff.IsText(f.content) {
 		fmt.Fprintf(&b, `set -f; IFS=' '; set -- $s
 if [ "$h" != %s ] && [ "$4" -le %d ]; then echo base64=; base64 <"$p" || exit 1; fi
 `, f.sum, maxDiff)
@@ -538,14 +540,14 @@ func describe(size int64, sum string) string {
 // textDiff is the unified diff from the probed content to the desired one,
 // empty when either is unknown, binary or sensitive.
 func (f *File) textDiff(p *probe) string {
-	if f.sensitive || !p.fetched || len(f.content) > maxDiff || !isText(p.content) || !isText(f.content) {
+	if f.sensitive || !p.fetched || len(f.content) > maxDiff || !textdiff.IsText(p.content) || !textdiff.IsText(f.content) {
 		return ""
 	}
 	old := "/dev/null"
 	if p.typ == "file" {
-		old = label(f.path)
+		old = textdiff.Label(f.path)
 	}
-	return unified(old, label(f.path), string(p.content), string(f.content))
+	return unified(old, textdiff.Label(f.path), string(p.content), string(f.content))
 }
 
 // Apply writes, re-owns or removes the file as the plan says.

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/aymanbagabas/go-udiff"
 )
@@ -114,21 +113,6 @@ func chownSpec(owner, group string) string {
 		return ":" + idArg(group)
 	}
 	return ""
-}
-
-// isText reports whether b can be shown as a text diff.
-func isText(b []byte) bool {
-	return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0
-}
-
-// label is a path as a diff header; odd characters are quoted.
-func label(p string) string {
-	for _, r := range p {
-		if !unicode.IsPrint(r) {
-			return strconv.Quote(p)
-		}
-	}
-	return p
 }
 
 func unified(oldLabel, newLabel, old, new string) string {

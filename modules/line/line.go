@@ -14,8 +14,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/pinery/pinery/modules/internal/textdiff"
 
 	"al.essio.dev/pkg/shellescape"
 	"github.com/aymanbagabas/go-udiff"
@@ -396,12 +396,12 @@ func (l *Line) Plan(out resource.ProbeResult) (*resource.Diff, error) {
 		ch = resource.Change{Field: "lines", Old: fmt.Sprintf("%d matching %s", res.removed, unit), New: "removed"}
 	}
 	d.Changes = []resource.Change{ch}
-	if !l.sensitive && isText(p.content) && isText(priv.content) {
-		old := label(l.path)
+	if !l.sensitive && textdiff.IsText(p.content) && textdiff.IsText(priv.content) {
+		old := textdiff.Label(l.path)
 		if !priv.Exists {
 			old = "/dev/null"
 		}
-		d.TextDiff = udiff.Unified(old, label(l.path), string(p.content), res.content)
+		d.TextDiff = udiff.Unified(old, textdiff.Label(l.path), string(p.content), res.content)
 	}
 	return d, nil
 }
@@ -498,19 +498,4 @@ sync -- "$d" 2>/dev/null || :
 func sum(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// isText reports whether b can be shown as a text diff.
-func isText(b []byte) bool {
-	return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0
-}
-
-// label is a path as a diff header; odd characters are quoted.
-func label(p string) string {
-	for _, r := range p {
-		if !unicode.IsPrint(r) {
-			return strconv.Quote(p)
-		}
-	}
-	return p
 }

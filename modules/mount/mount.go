@@ -12,7 +12,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/pinery/pinery/modules/internal/textdiff"
 
 	"al.essio.dev/pkg/shellescape"
 	"github.com/aymanbagabas/go-udiff"
@@ -305,7 +306,7 @@ func (m *Mount) Plan(out resource.ProbeResult) (*resource.Diff, error) {
 	case "big":
 		return nil, fmt.Errorf("%s is more than %d bytes; that is not an fstab pinery edits", fstabPath, maxRead)
 	}
-	if !utf8.Valid(p.content) || bytes.IndexByte(p.content, 0) >= 0 {
+	if !textdiff.IsText(p.content) {
 		return nil, fmt.Errorf("%s is not a text file (it has a NUL byte or is not UTF-8); fix it by hand first", fstabPath)
 	}
 	mounted := len(p.mounts) > 0
