@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,10 @@ variable "token" {
   default   = ""
   sensitive = true
 }
+variable "from" {
+  type    = string
+  default = ""
+}
 locals { dir = "${var.root}/web" }
 directory "root" {
   path = local.dir
@@ -43,6 +48,10 @@ exec "reload" {
   command      = "echo reload >> ${var.root}/log"
   refresh_only = true
   watch        = [file.conf]
+}
+file "where" {
+  path    = "${directory.root.path}/where"
+  content = "${path.module} ${path.root} ${var.from}\n"
 }
 output "conf_path" {
   value = file.conf.path
@@ -64,7 +73,7 @@ variable "secret" {
 }
 role "a" {
   source = "./roles/web"
-  inputs = { root = "${var.root}/a", port = 8080, token = var.secret }
+  inputs = { root = "${var.root}/a", port = 8080, token = var.secret, from = path.module }
 }
 role "b" {
   source  = "./roles/web"
@@ -96,6 +105,10 @@ file "summary" {
 	}
 	if b, _ := os.ReadFile(filepath.Join(target, "a/web/token")); string(b) != "hunter2-in-role\n" {
 		t.Errorf("token = %q", b)
+	}
+	// path.module is the role's directory inside the role, the site's in the site.
+	if b, _ := os.ReadFile(filepath.Join(target, "a/web/where")); string(b) != fmt.Sprintf("%s/roles/web %s %s\n", site, site, site) {
+		t.Errorf("path.* in a role = %q (site %s)", b, site)
 	}
 	if _, err := os.Stat(filepath.Join(target, "b")); err == nil {
 		t.Error("role b was applied to a host it does not target")

@@ -120,7 +120,7 @@ func siteTraversals(site *config.Site) []hcl.Traversal {
 // Host evaluates locals and resources for one host and orders them.
 func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 	site := p.Site
-	base := map[string]cty.Value{"var": scope.Var, "host": scope.Host}
+	base := map[string]cty.Value{"var": scope.Var, "host": scope.Host, "path": pathObject(site.Dir, site.Dir)}
 	if scope.Fact != cty.NilVal {
 		base["fact"] = scope.Fact
 	}

@@ -2,6 +2,8 @@ package eval
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 
@@ -65,7 +67,7 @@ func (p *Program) roleScope(role *config.Role, scope Scope, site map[string]cty.
 	if d.HasErrors() {
 		return nil, false, diags
 	}
-	base := map[string]cty.Value{"var": vars, "host": site["host"]}
+	base := map[string]cty.Value{"var": vars, "host": site["host"], "path": pathObject(role.Dir, p.Site.Dir)}
 	if f, ok := site["fact"]; ok {
 		base["fact"] = f
 	}
@@ -162,4 +164,22 @@ func selects(scope Scope, sel string) bool {
 		}
 	}
 	return false
+}
+
+// pathObject is Terraform's path object: path.module is the directory of
+// the file being read (a role's own directory inside a role), path.root the
+// site's, path.cwd pinery's working directory. Relative paths in a role's
+// inputs are relative to the role, so a site hands files to a role as
+// "${path.module}/out/app.deb".
+func pathObject(module, root string) cty.Value {
+	cwd, _ := os.Getwd()
+	abs := func(d string) string {
+		if a, err := filepath.Abs(d); err == nil {
+			return a
+		}
+		return d
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"module": cty.StringVal(abs(module)), "root": cty.StringVal(abs(root)), "cwd": cty.StringVal(cwd),
+	})
 }
