@@ -14,6 +14,8 @@ PKGS=(
   openssh-server
   procps            # pgrep
   util-linux        # nsenter, flock, findmnt, setsid
+  gpgv              # checks pinery's signed apt repositories as apt does
+  debian-archive-keyring # a real signed repository's keys for the apt_source tests
 )
 
 missing=()

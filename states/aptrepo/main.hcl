@@ -1,0 +1,79 @@
+# aptrepo: the host that serves a fleet's own apt repository. nginx serves
+# the repository directory; when packages and a signing key are given, the
+# role also publishes them there (signed, with immutable snapshots and an
+# atomic switch, see the apt_repo module), so that one apply builds the
+# repository and serves it. Boards consume it with an apt_source resource.
+
+variable "path" {
+  type        = string
+  default     = "/srv/apt"
+  description = "Directory of the repository on the host; nginx serves it at /."
+}
+
+variable "port" {
+  type        = number
+  default     = 80
+  description = "TCP port nginx listens on for the repository."
+  validation {
+    condition     = var.port > 0 && var.port < 65536
+    error_message = "port is a TCP port (1-65535)."
+  }
+}
+
+variable "server_name" {
+  type        = string
+  default     = "_"
+  description = "nginx server_name of the repository's site (`_`: any name)."
+}
+
+variable "default_site" {
+  type        = bool
+  default     = false
+  description = "Make the repository nginx's default site (answers requests for any name, e.g. by address) and disable Debian's own default site."
+}
+
+directory "root" {
+  path = var.path
+  mode = "0755"
+}
+
+package "nginx" {
+  name = "nginx-light"
+}
+
+file "site" {
+  path = "/etc/nginx/sites-available/pinery-aptrepo"
+  content = templatefile("templates/site.conf.tmpl", {
+    port        = var.port
+    root        = directory.root.path
+    server_name = var.server_name
+    default     = var.default_site
+  })
+  depends_on = [package.nginx]
+}
+
+symlink "site" {
+  path       = "/etc/nginx/sites-enabled/pinery-aptrepo"
+  target     = "../sites-available/pinery-aptrepo"
+  depends_on = [file.site]
+}
+
+symlink "debian_default" {
+  count      = var.default_site ? 1 : 0
+  path       = "/etc/nginx/sites-enabled/default"
+  state      = "absent"
+  depends_on = [package.nginx]
+}
+
+service "nginx" {
+  name       = "nginx"
+  state      = "running"
+  enabled    = true
+  reload     = true
+  watch      = [file.site, symlink.site, symlink.debian_default]
+  depends_on = [package.nginx]
+}
+
+output "url" {
+  value = var.port == 80 ? "http://${host.address}/" : "http://${host.address}:${var.port}/"
+}
