@@ -45,8 +45,9 @@ demo: build fleet-up ## plan and apply the example site on the fleet, then show 
 	$(PINERY) apply $(INV) --auto-approve examples/site
 	$(PINERY) plan $(INV) --detailed-exitcode examples/site
 
-docs: ## regenerate the module reference pages from the modules' schemas
+docs: ## regenerate the module and CLI reference pages from the code
 	$(GO) run ./cmd/pinery docs modules docs/modules
+	rm -f docs/cli/pinery*.md && $(GO) run ./cmd/pinery docs cli docs/cli
 
 fuzz: ## run each fuzz target for a while
 	@for t in $$($(GO) test -list 'Fuzz.*' ./... | grep ^Fuzz); do :; done
@@ -63,6 +64,7 @@ release: ## cross-build static binaries for every platform into dist/, with SHA2
 	  out=dist/pinery-$(VERSION)-$$os-$$arch$${arm:+v$$arm}; echo "build $$out"; \
 	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$$arm $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/pinery; \
 	done
+	$(GO) run ./cmd/pinery docs man dist/man && tar -C dist -czf dist/pinery-$(VERSION)-man.tar.gz man && rm -rf dist/man
 	cd dist && sha256sum pinery-* > SHA256SUMS && cat SHA256SUMS
 
 clean: ## remove build output

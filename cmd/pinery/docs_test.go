@@ -3,7 +3,10 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pinery/pinery/engine/resource"
 )
@@ -26,5 +29,34 @@ func TestModuleDocs(t *testing.T) {
 		if err != nil || string(got) != want {
 			t.Errorf("docs/modules/%s is out of date: run make docs", name)
 		}
+	}
+}
+
+// docs/cli is regenerated from the commands (make docs), and every command
+// a user sees has an example in its help.
+func TestCLIDocs(t *testing.T) {
+	pages, err := cliDocs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range pages {
+		got, err := os.ReadFile(filepath.Join("../../docs/cli", name))
+		if err != nil || string(got) != want {
+			t.Errorf("docs/cli/%s is out of date: run make docs", name)
+		}
+	}
+	have, _ := filepath.Glob("../../docs/cli/pinery*.md")
+	for _, p := range have {
+		if _, ok := pages[filepath.Base(p)]; !ok {
+			t.Errorf("docs/cli/%s documents no command: run make docs", filepath.Base(p))
+		}
+	}
+	walkCommands(docRoot(), func(c *cobra.Command) {
+		if c.Runnable() && c.Example == "" && !strings.HasPrefix(c.CommandPath(), "pinery completion") {
+			t.Errorf("%s --help has no example", c.CommandPath())
+		}
+	})
+	if _, err := manPages(); err != nil {
+		t.Errorf("man pages: %v", err)
 	}
 }

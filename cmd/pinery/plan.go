@@ -59,6 +59,6 @@ nothing.`,
 	addRunFlags(cmd, g)
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on errors")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write the plan as JSON (see docs/json.md)")
-	cmd.Flags().StringVar(&out, "out", "", "also save the plan to FILE, for `pinery apply FILE` (see docs/cli.md)")
+	cmd.Flags().StringVar(&out, "out", "", "also save the plan to `FILE`, for pinery apply FILE (see docs/cli.md)")
 	return cmd
 }

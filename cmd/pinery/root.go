@@ -66,11 +66,18 @@ func newRoot(g *globals) *cobra.Command {
 shows what would change (plan) and changes exactly that (apply).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The environment's default is read here, not as the flag's default,
+		// so that the generated reference does not depend on who built it.
+		PersistentPreRun: func(*cobra.Command, []string) {
+			if g.inventory == "" {
+				g.inventory = os.Getenv("PINERY_INVENTORY")
+			}
+		},
 	}
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.inventory, "inventory", "i", os.Getenv("PINERY_INVENTORY"), "inventory file (default $PINERY_INVENTORY)")
+	pf.StringVarP(&g.inventory, "inventory", "i", "", "inventory file (default $PINERY_INVENTORY)")
 	pf.StringVarP(&g.limit, "limit", "l", "", "select hosts: names, groups, globs; ! excludes, & intersects (e.g. 'web,!h3')")
 	pf.BoolVar(&g.noColor, "no-color", false, "plain output without colours (also NO_COLOR=1)")
 	root.AddCommand(
@@ -99,9 +106,10 @@ func addVarFlags(cmd *cobra.Command, g *globals) {
 
 func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version",
+		Example: "  pinery version",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(g.stdout, "pinery %s (commit %s, built %s)\n", version, commit, date)
 			return nil
