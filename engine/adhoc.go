@@ -22,7 +22,7 @@ type CommandResult struct {
 // are in host order.
 func RunCommand(ctx context.Context, hosts []*inventory.Host, cmd string, parallelism int, dial Dialer) []CommandResult {
 	if dial == nil {
-		dial = DialSSH
+		dial = Dial
 	}
 	if parallelism <= 0 {
 		parallelism = DefaultParallelism

@@ -81,7 +81,7 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 		opts.Parallelism = DefaultParallelism
 	}
 	if opts.Dial == nil {
-		opts.Dial = DialSSH
+		opts.Dial = Dial
 	}
 	r := &Run{opts: opts}
 	site, diags := config.Load(opts.SiteDir, config.Options{Library: opts.Library})
@@ -120,8 +120,12 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 	return r, diags
 }
 
-// DialSSH connects to an inventory host over SSH.
-func DialSSH(ctx context.Context, h *inventory.Host) (transport.Host, error) {
+// Dial connects to an inventory host: over SSH, or to this machine for a
+// host with connection = "local".
+func Dial(ctx context.Context, h *inventory.Host) (transport.Host, error) {
+	if h.Local {
+		return transport.NewLocal(), nil
+	}
 	return transport.DialSSH(ctx, transport.SSHConfig{
 		Address:        h.Address,
 		Port:           h.Port,

@@ -40,6 +40,10 @@ type Host struct {
 	// IdentityFile and KnownHosts are absolute paths ("" when unset).
 	IdentityFile, KnownHosts string
 	ConnectTimeout           time.Duration
+	// Local: run commands on this machine as the user running pinery,
+	// without SSH (connection = "local"): the controller as a host, for
+	// publishing a repository into a local directory or a pulled site.
+	Local bool
 	// Groups lists every group the host is in, directly or through a child
 	// group, sorted by name; it always holds "all".
 	Groups []string

@@ -303,6 +303,8 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate host", "host \"h\" {}\nhost \"h\" {}", []string{"2:1: Duplicate host"}},
 		{"duplicate group", "group \"g\" {}\n\ngroup \"g\" {}", []string{"3:1: Duplicate group"}},
 		{"bad duration", "defaults {\n  connect_timeout = \"10\"\n}", []string{"2:21: Invalid duration"}},
+		{"bad connection", "host \"h\" {\n  connection = \"winrm\"\n}", []string{"2:16: Invalid connection"}},
+		{"connection in defaults", "defaults {\n  connection = \"local\"\n}", []string{"2:3: Unsupported argument"}},
 		{"bad range", "group \"g\" { hosts = [\"a\", \"n[3:1]\"] }", []string{"1:27: Invalid host range"}},
 		{"unknown child", "group \"g\" { children = [\"x\"] }", []string{"1:25: Unknown child group"}},
 		{"cycle", "group \"a\" { children = [\"b\"] }\ngroup \"b\" { children = [\"a\"] }", []string{"1:25: Group cycle"}},
@@ -418,5 +420,18 @@ func TestDocExample(t *testing.T) {
 	})
 	if got, _ := inv.Select("render:!canary"); hostNames(got) != "sopine01 sopine02 sopine04 sopine05 sopine06 sopine07" {
 		t.Errorf("render:!canary = %q", hostNames(got))
+	}
+}
+
+// connection = "local" marks the controller itself as a host.
+func TestLocalConnection(t *testing.T) {
+	inv, diags := Parse([]byte("host \"ctl\" {\n  connection = \"local\"\n}\nhost \"b\" {\n  connection = \"ssh\"\n}\nhost \"c\" {}\n"), "inv.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	for name, want := range map[string]bool{"ctl": true, "b": false, "c": false} {
+		if h, _ := inv.Host(name); h.Local != want {
+			t.Errorf("%s: Local = %v, want %v", name, h.Local, want)
+		}
 	}
 }

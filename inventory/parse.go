@@ -27,7 +27,7 @@ var (
 	}
 	defaultsSchema = &hcl.BodySchema{Attributes: connAttrs}
 	hostSchema     = &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{
-		{Name: "address"}, {Name: "groups"},
+		{Name: "address"}, {Name: "groups"}, {Name: "connection"},
 	}, connAttrs...)}
 	groupSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "hosts"}, {Name: "children"}, {Name: "vars"},
@@ -202,6 +202,19 @@ func (p *parser) hostBlock(b *hcl.Block) {
 			}
 		}
 	}
+	local := false
+	if a, ok := attrs["connection"]; ok {
+		if s, ok := p.str(a); ok && s != nil {
+			switch *s {
+			case "ssh":
+			case "local":
+				local = true
+			default:
+				p.errorf(a.Expr.Range(), "Invalid connection",
+					"connection must be \"ssh\" (the default) or \"local\" (this machine, without SSH, as the user running pinery); %q is neither.", *s)
+			}
+		}
+	}
 	var groups []strElem
 	if a, ok := attrs["groups"]; ok {
 		for _, g := range p.strList(a) {
@@ -223,6 +236,7 @@ func (p *parser) hostBlock(b *hcl.Block) {
 	e.host.DeclRange = b.DefRange
 	e.conn = c
 	e.address = address
+	e.host.Local = local
 	for _, g := range groups {
 		p.group(g.name, g.rng).direct[name] = true
 	}

@@ -40,7 +40,7 @@ selector; default all) and prints what expressions see as fact.*.`,
 			p := pool.New().WithMaxGoroutines(engine.DefaultParallelism)
 			for i, h := range hosts {
 				p.Go(func() {
-					conn, err := engine.DialSSH(ctx, h)
+					conn, err := engine.Dial(ctx, h)
 					if err != nil {
 						results[i].err = err
 						return

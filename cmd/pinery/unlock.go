@@ -36,7 +36,7 @@ hours; unlock breaks it now, on the selected hosts (a host name, a group or any
 			p := pool.New().WithMaxGoroutines(engine.DefaultParallelism)
 			for i, h := range hosts {
 				p.Go(func() {
-					conn, err := engine.DialSSH(ctx, h)
+					conn, err := engine.Dial(ctx, h)
 					if err != nil {
 						results[i].err = err
 						return
