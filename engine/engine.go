@@ -47,6 +47,9 @@ type Options struct {
 	// group only).
 	Library   []string
 	Inventory *inventory.Inventory
+	// FactsCache is a directory where hosts' facts are kept between runs
+	// ("": none), so that a site using facts still probes in one session.
+	FactsCache string
 }
 
 // Run is one plan (and maybe apply) over a set of hosts. It keeps one
@@ -73,6 +76,11 @@ type hostRun struct {
 	// journal); pending marks the nodes this run must refresh.
 	owed    []string
 	pending []bool
+	// With cached facts: the facts, and the graph and diagnostics
+	// evaluated from them, used once the probe session confirms the facts.
+	cachedFacts inventory.Facts
+	specGraph   *eval.HostGraph
+	specDiags   hcl.Diagnostics
 }
 
 // Load reads and checks the site and its variables. Nothing is contacted.
@@ -178,6 +186,10 @@ func (r *Run) selects(h *inventory.Host) func(string) bool {
 	}
 }
 
+func (r *Run) scope(h *hostRun) eval.Scope {
+	return eval.Scope{Var: r.vars, Host: hostValue(h.inv), Selects: r.selects(h.inv)}
+}
+
 // evalHosts evaluates the site for each host (all of them when facts is
 // nil). Diagnostics that several hosts share are reported once, with the
 // hosts named.
@@ -188,9 +200,20 @@ func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
 	hostsOf := map[key][]string{}
 	for _, h := range r.hosts {
 		if h.graph != nil {
+			// Evaluated from cached facts that the probe confirmed: report
+			// its warnings like any host's.
+			for _, d := range h.specDiags {
+				k := key{d.Summary, d.Detail, fmt.Sprint(d.Subject)}
+				if _, ok := byKey[k]; !ok {
+					order = append(order, k)
+					byKey[k] = d
+				}
+				hostsOf[k] = append(hostsOf[k], h.inv.Name)
+			}
+			h.specDiags = nil
 			continue
 		}
-		scope := eval.Scope{Var: r.vars, Host: hostValue(h.inv), Selects: r.selects(h.inv)}
+		scope := r.scope(h)
 		if facts != nil {
 			f, ok := facts[h]
 			if !ok {
@@ -229,6 +252,10 @@ func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
 func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 	var mu sync.Mutex
 	facts := map[*hostRun]cty.Value{}
+	cache := factCache(r.opts.FactsCache)
+	if r.program.UsesFacts {
+		r.speculate()
+	}
 	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
 	for _, h := range r.hosts {
 		p.Go(func() {
@@ -241,11 +268,22 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 			}
 			h.conn = conn
 			if r.program.UsesFacts {
-				f, err := GatherFacts(ctx, conn)
-				if err != nil {
-					h.plan.Error = err
-					return
+				var f inventory.Facts
+				if h.specGraph != nil {
+					// Facts and probes in one session; a plan when the
+					// cached facts still hold.
+					var ok bool
+					if f, ok = h.probeWithFacts(ctx); ok || h.plan.Error != nil {
+						return
+					}
+				} else {
+					var err error
+					if f, err = GatherFacts(ctx, conn); err != nil {
+						h.plan.Error = err
+						return
+					}
 				}
+				cache.store(h.inv, f)
 				mu.Lock()
 				facts[h] = f.Value()
 				mu.Unlock()
@@ -268,7 +306,8 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 	}
 	p = pool.New().WithMaxGoroutines(r.opts.Parallelism)
 	for _, h := range r.hosts {
-		if h.plan.Error != nil || h.graph == nil {
+		// Hosts planned from confirmed cached facts are done already.
+		if _, fresh := facts[h]; !fresh || h.plan.Error != nil || h.graph == nil {
 			continue
 		}
 		p.Go(func() { h.probe(ctx) })
@@ -299,11 +338,44 @@ func GatherFacts(ctx context.Context, conn transport.Host) (inventory.Facts, err
 
 // probe runs the batched probe of a host and plans each resource.
 func (h *hostRun) probe(ctx context.Context) {
-	nodes := h.graph.Nodes
+	outs, batches, ok := h.runProbe(ctx, h.graph.Nodes, false)
+	if ok {
+		h.planProbed(outs, batches)
+	}
+}
+
+// probeWithFacts probes the graph evaluated from cached facts, gathering
+// the facts in the same session. When they are unchanged the graph is the
+// host's and is planned (true); otherwise the fresh facts are returned for
+// another evaluation and probe. A failure is the host's plan error.
+func (h *hostRun) probeWithFacts(ctx context.Context) (inventory.Facts, bool) {
+	outs, batches, ok := h.runProbe(ctx, h.specGraph.Nodes, true)
+	if !ok {
+		return nil, false
+	}
+	f, err := inventory.ParseFacts(outs[0].Stdout)
+	if err != nil {
+		h.plan.Error = fmt.Errorf("gathering facts: %w", err)
+		return nil, false
+	}
+	if !sameFacts(f, h.cachedFacts) {
+		return f, false
+	}
+	h.graph = h.specGraph
+	h.planProbed(outs[1:], batches)
+	return f, true
+}
+
+// runProbe runs the probe script of nodes (after the facts script when
+// withFacts) in one session and returns the snippets' outputs.
+func (h *hostRun) runProbe(ctx context.Context, nodes []*eval.Node, withFacts bool) ([]resource.ProbeResult, []probeBatch, bool) {
 	batches := batchProbes(nodes)
-	snippets := make([]string, len(batches), len(batches)+1)
-	for i, b := range batches {
-		snippets[i] = b.snippet
+	var snippets []string
+	if withFacts {
+		snippets = append(snippets, inventory.FactsScript())
+	}
+	for _, b := range batches {
+		snippets = append(snippets, b.snippet)
 	}
 	snippets = append(snippets, journalProbe)
 	script := probe.New(snippets)
@@ -317,8 +389,15 @@ func (h *hostRun) probe(ctx context.Context) {
 	}
 	if err != nil {
 		h.plan.Error = fmt.Errorf("probing: %w", err)
-		return
+		return nil, nil, false
 	}
+	return outs, batches, true
+}
+
+// planProbed plans each resource of the host's graph from its probe
+// output (outs: one per batch, then the journal's).
+func (h *hostRun) planProbed(outs []resource.ProbeResult, batches []probeBatch) {
+	nodes := h.graph.Nodes
 	h.owed = parseJournal(outs[len(batches)].Stdout)
 	h.plan.JournalHash = probeHash(outs[len(batches)])
 	results := make([]resource.ProbeResult, len(nodes))

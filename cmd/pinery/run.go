@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -74,11 +75,22 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 		Parallelism: g.parallelism,
 		Library:     lib,
 		Inventory:   inv,
+		FactsCache:  factsCacheDir(),
 	})
 	if g.writeDiags(diags, r.Site.Parser) {
 		return nil, false
 	}
 	return r, true
+}
+
+// factsCacheDir keeps hosts' facts between runs (see engine.Options);
+// without a cache directory every run gathers facts in a session of its own.
+func factsCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "pinery", "facts")
 }
 
 // library is the state library's search path ($PINERY_STATES, then the
