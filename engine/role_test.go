@@ -191,6 +191,7 @@ role "x" {
   inputs = { root = "/s" }
 }`, "Duplicate role"},
 		"output in site": {`output "o" { value = 1 }`, "Output outside a role"},
+		"role includes itself": {`role "x" { source = "./roles/loop" }`, "Role includes itself"},
 		"undeclared role": {`file "f" {
   path       = "/f"
   content    = "x"
@@ -198,7 +199,8 @@ role "x" {
 }`, "refers to role.nope, which is not declared"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			site := writeSite(t, map[string]string{"roles/web/main.hcl": webRole, "main.hcl": tc.site})
+			site := writeSite(t, map[string]string{"roles/web/main.hcl": webRole, "main.hcl": tc.site,
+				"roles/loop/main.hcl": `role "again" { source = "../loop" }`})
 			r, diags := engine.Load(engine.Options{
 				SiteDir: site,
 				Hosts:   []*inventory.Host{{Name: "local", Address: "localhost", Groups: []string{"all"}}},
@@ -254,5 +256,84 @@ exec "announce" {
 	}
 	if b, _ := os.ReadFile(filepath.Join(target, "announced")); string(b) != "changed\nchanged\n" {
 		t.Errorf("announced %q, want two refreshes", b)
+	}
+}
+
+// A role includes another: the inner role's inputs come from the outer
+// role's scope, its paths are relative to the outer role, its resources are
+// addressed under both, the outer role's outputs may use the inner role's,
+// and naming the outer role in depends_on waits for the inner one too.
+// Targets narrow: an inner role applies only where the outer one does.
+func TestNestedRoles(t *testing.T) {
+	target := t.TempDir()
+	site := writeSite(t, map[string]string{
+		"roles/app/main.hcl": `
+variable "root" { type = string }
+role "db" {
+  source = "./roles/db"
+  inputs = { dir = "${var.root}/db", tag = "for-app" }
+}
+role "never" {
+  source  = "./roles/db"
+  targets = ["nobody"]
+  inputs  = { dir = "${var.root}/never", tag = "x" }
+}
+file "app" {
+  path    = "${var.root}/app"
+  content = "db at ${role.db.conf}\n"
+}
+output "db_conf" { value = role.db.conf }
+`,
+		"roles/app/roles/db/main.hcl": `
+variable "dir" { type = string }
+variable "tag" { type = string }
+directory "d" { path = var.dir }
+file "conf" {
+  path    = "${directory.d.path}/conf"
+  content = "${var.tag}\n"
+}
+output "conf" { value = file.conf.path }
+`,
+		"main.hcl": `
+variable "root" { type = string }
+role "app" {
+  source = "./roles/app"
+  inputs = { root = var.root }
+}
+file "after" {
+  path       = "${var.root}/after"
+  content    = "${role.app.db_conf}\n"
+  depends_on = [role.app]
+}
+`})
+	r := localRun(t, site, map[string]string{"root": target})
+	text := planText(t, r)
+	for _, want := range []string{"+ role.app.role.db.directory.d", "+ role.app.role.db.file.conf", "+for-app", "+ role.app.file.app", "+db at " + target + "/db/conf", "+ file.after", "+" + target + "/db/conf"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("plan lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "role.app.role.never") {
+		t.Errorf("an inner role that targets no host was planned:\n%s", text)
+	}
+	// depends_on = [role.app] orders file.after after the inner role too.
+	var order []string
+	res := r.Apply(context.Background(), func(e engine.Event) {
+		if e.Status == engine.StatusChanged {
+			order = append(order, e.Addr)
+		}
+	})
+	if res[0].Failed != 0 {
+		t.Fatalf("apply: %+v", res)
+	}
+	pos := map[string]int{}
+	for i, a := range order {
+		pos[a] = i
+	}
+	if pos["file.after"] < pos["role.app.role.db.file.conf"] || len(order) != 4 {
+		t.Errorf("apply order %v: file.after must come after the inner role's resources", order)
+	}
+	if b, _ := os.ReadFile(filepath.Join(target, "db/conf")); string(b) != "for-app\n" {
+		t.Errorf("inner role's file = %q", b)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
@@ -220,16 +219,7 @@ func (s *Site) addFile(f *hcl.File, baseDir string, role *Role, opts Options) hc
 				}
 			}
 		case "role":
-			if role != nil {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError,
-					Summary:  "Role inside a role",
-					Detail:   "A role cannot include another role yet. Include both roles from the site.",
-					Subject:  b.DefRange.Ptr(),
-				})
-				continue
-			}
-			diags = append(diags, s.decodeRole(b, opts)...)
+			diags = append(diags, s.decodeRole(b, opts, role)...)
 		case "output":
 			if role == nil {
 				diags = append(diags, &hcl.Diagnostic{
@@ -383,11 +373,10 @@ func decodeResource(t *resource.Type, b *hcl.Block, baseDir string, role *Role) 
 		dst := dsts[name]
 		if a, ok := meta.Attributes[name]; ok && dst != nil {
 			refs, d := decodeRefs(a)
-			// Inside a role, names are the role's own.
+			// Inside a role, names are the role's own (role.X is a role it
+			// includes).
 			for i := range refs {
-				if !strings.HasPrefix(refs[i].Addr, "role.") {
-					refs[i].Addr = r.Prefix() + refs[i].Addr
-				}
+				refs[i].Addr = r.Prefix() + refs[i].Addr
 			}
 			*dst, diags = refs, append(diags, d...)
 		}
@@ -473,13 +462,13 @@ func (s *Site) checkUnique() hcl.Diagnostics {
 	for _, role := range s.Roles {
 		byAddr[role.Addr()] = true
 		for _, v := range role.Variables {
-			dup("variable in role "+role.Name, v.Name, v.DeclRange)
+			dup("variable in "+role.Addr(), v.Name, v.DeclRange)
 		}
 		for _, l := range role.Locals {
-			dup("local value in role "+role.Name, l.Name, l.DeclRange)
+			dup("local value in "+role.Addr(), l.Name, l.DeclRange)
 		}
 		for _, o := range role.Outputs {
-			dup("output of role "+role.Name, o.Name, o.DeclRange)
+			dup("output of "+role.Addr(), o.Name, o.DeclRange)
 		}
 	}
 	for _, r := range s.Resources {

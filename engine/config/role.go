@@ -17,6 +17,7 @@ import (
 // with addresses under role.NAME.
 type Role struct {
 	Name        string
+	Parent      *Role          // the role that includes this one; nil for the site's
 	Source      string         // as written: "./roles/web" or a library role's name
 	Dir         string         // where its files are
 	Targets     []string       // inventory selectors; none: every host
@@ -30,11 +31,17 @@ type Role struct {
 }
 
 // Prefix is what the role's resource addresses start with.
-func (r *Role) Prefix() string { return "role." + r.Name + "." }
+func (r *Role) Prefix() string { return r.Addr() + "." }
 
-// Addr is the role's own address, which stands for all its resources in
-// depends_on and similar lists.
-func (r *Role) Addr() string { return "role." + r.Name }
+// Addr is the role's own address, which stands for all its resources (and
+// those of the roles it includes) in depends_on and similar lists:
+// "role.web", or "role.render.role.broker" for a role a role includes.
+func (r *Role) Addr() string {
+	if r.Parent != nil {
+		return r.Parent.Prefix() + "role." + r.Name
+	}
+	return "role." + r.Name
+}
 
 // Output is an `output "NAME"` block of a role.
 type Output struct {
@@ -52,9 +59,10 @@ var outputSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "value", Required: true}, {Name: "sensitive"}, {Name: "description"},
 }}
 
-// decodeRole reads a role block and loads the role's files into s.
-func (s *Site) decodeRole(b *hcl.Block, opts Options) hcl.Diagnostics {
-	role := &Role{Name: b.Labels[0], DeclRange: b.DefRange}
+// decodeRole reads a role block (of the site, or of parent's files) and
+// loads the role's files into s.
+func (s *Site) decodeRole(b *hcl.Block, opts Options, parent *Role) hcl.Diagnostics {
+	role := &Role{Name: b.Labels[0], DeclRange: b.DefRange, Parent: parent}
 	diags := checkName(role.Name, "role", b.LabelRanges[0])
 	content, d := b.Body.Content(roleSchema)
 	diags = append(diags, d...)
@@ -88,10 +96,24 @@ func (s *Site) decodeRole(b *hcl.Block, opts Options) hcl.Diagnostics {
 			Subject:  role.DeclRange.Ptr(),
 		})
 	}
-	dir, d := resolveRole(role, s.Dir, opts.Library)
+	base := s.Dir
+	if parent != nil {
+		base = parent.Dir
+	}
+	dir, d := resolveRole(role, base, opts.Library)
 	diags = append(diags, d...)
 	if d.HasErrors() {
 		return diags
+	}
+	for p := parent; p != nil; p = p.Parent {
+		if p.Dir == dir {
+			return append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Role includes itself",
+				Detail:   fmt.Sprintf("%s is %s, which includes it (through %s): the roles would include each other forever. Remove this role block.", role.Addr(), dir, p.Addr()),
+				Subject:  role.DeclRange.Ptr(),
+			})
+		}
 	}
 	role.Dir = dir
 	s.Roles = append(s.Roles, role)
@@ -111,7 +133,8 @@ func (s *Site) decodeRole(b *hcl.Block, opts Options) hcl.Diagnostics {
 }
 
 // resolveRole finds a role's directory: a path (starting with ./, ../ or
-// /) is relative to the site; a plain name is a role of the state library.
+// /) is relative to the site (to the including role's directory for a role
+// a role includes); a plain name is a role of the state library.
 func resolveRole(role *Role, siteDir string, library []string) (string, hcl.Diagnostics) {
 	fail := func(detail string) (string, hcl.Diagnostics) {
 		return "", hcl.Diagnostics{{

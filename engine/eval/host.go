@@ -143,8 +143,16 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 	// Each role on this host gets its own var and local.
 	roleBase := map[*config.Role]map[string]cty.Value{}
 	excluded := map[string]bool{}
-	for _, role := range site.Roles {
-		b, on, d := p.roleScope(role, scope, base, fns)
+	for _, role := range site.Roles { // a role comes before those it includes
+		outer := base
+		if role.Parent != nil {
+			if excluded[role.Parent.Addr()] {
+				excluded[role.Addr()] = true
+				continue
+			}
+			outer = roleBase[role.Parent]
+		}
+		b, on, d := p.roleScope(role, scope, outer, fns)
 		diags = append(diags, d...)
 		if !on {
 			excluded[role.Addr()] = true
@@ -166,12 +174,28 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 	done := map[string]*evaluated{}
 	// roleDone gathers a role's nodes and evaluates its outputs, the first
 	// time the site refers to it (all its resources come before).
-	roleDone := func(role *config.Role) (*evaluated, hcl.Diagnostics) {
+	var roleDone func(role *config.Role) (*evaluated, hcl.Diagnostics)
+	roleDone = func(role *config.Role) (*evaluated, hcl.Diagnostics) {
 		if e, ok := done[role.Addr()]; ok {
 			return e, nil
 		}
 		e := &evaluated{}
 		objs := map[string]map[string]cty.Value{}
+		var diags hcl.Diagnostics
+		// The roles it includes are part of it: their nodes, and their
+		// outputs for its own outputs to use.
+		for _, inner := range site.Roles {
+			if inner.Parent != role || excluded[inner.Addr()] {
+				continue
+			}
+			x, d := roleDone(inner)
+			diags = append(diags, d...)
+			e.nodes = append(e.nodes, x.nodes...)
+			if objs["role"] == nil {
+				objs["role"] = map[string]cty.Value{}
+			}
+			objs["role"][inner.Name] = x.value
+		}
 		for _, r := range site.Resources {
 			if r.Role != role {
 				continue
@@ -192,7 +216,6 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 			ctx.Variables[typ] = cty.ObjectVal(m)
 		}
 		outs := map[string]cty.Value{}
-		var diags hcl.Diagnostics
 		for _, o := range role.Outputs {
 			v, d := o.Expr.Value(ctx)
 			diags = append(diags, d...)
@@ -605,8 +628,8 @@ func resourceRefs(r *config.Resource) []ref {
 			continue
 		}
 		switch _, isType := resource.Lookup(tr.RootName()); {
-		case tr.RootName() == "role" && r.Role == nil:
-			add(ref{addr: "role." + a.Name, rng: tr.SourceRange(), expr: true})
+		case tr.RootName() == "role":
+			add(ref{addr: r.Prefix() + "role." + a.Name, rng: tr.SourceRange(), expr: true})
 		case isType:
 			add(ref{addr: r.Prefix() + tr.RootName() + "." + a.Name, rng: tr.SourceRange(), expr: true})
 		}
@@ -635,8 +658,8 @@ func (p *Program) resourceOrder() ([]*config.Resource, hcl.Diagnostics) {
 	roleMembers := map[string][]*config.Resource{}
 	for _, r := range site.Resources {
 		byAddr[r.Addr()] = r
-		if r.Role != nil {
-			roleMembers[r.Role.Addr()] = append(roleMembers[r.Role.Addr()], r)
+		for role := r.Role; role != nil; role = role.Parent {
+			roleMembers[role.Addr()] = append(roleMembers[role.Addr()], r)
 		}
 	}
 	for _, role := range site.Roles {
