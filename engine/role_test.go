@@ -190,7 +190,7 @@ role "x" {
   source = "./roles/web"
   inputs = { root = "/s" }
 }`, "Duplicate role"},
-		"output in site": {`output "o" { value = 1 }`, "Output outside a role"},
+		"output in site":       {`output "o" { value = 1 }`, "Output outside a role"},
 		"role includes itself": {`role "x" { source = "./roles/loop" }`, "Role includes itself"},
 		"undeclared role": {`file "f" {
   path       = "/f"
