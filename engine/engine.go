@@ -61,6 +61,7 @@ type Run struct {
 	vars    cty.Value
 	hosts   []*hostRun
 
+	fleet    cty.Value // the inventory object; cty.NilVal without an inventory
 	selMu    sync.Mutex
 	selected map[string]map[string]bool // role target selector → host names
 }
@@ -104,6 +105,9 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 	}
 	for _, h := range opts.Hosts {
 		r.hosts = append(r.hosts, &hostRun{inv: h})
+	}
+	if opts.Inventory != nil {
+		r.fleet = inventoryValue(opts.Inventory, site)
 	}
 	// A target that selects nothing is most likely a typo: say so.
 	if opts.Inventory != nil {
@@ -187,7 +191,7 @@ func (r *Run) selects(h *inventory.Host) func(string) bool {
 }
 
 func (r *Run) scope(h *hostRun) eval.Scope {
-	return eval.Scope{Var: r.vars, Host: hostValue(h.inv), Selects: r.selects(h.inv)}
+	return eval.Scope{Var: r.vars, Host: hostValue(h.inv), Selects: r.selects(h.inv), Inventory: r.fleet}
 }
 
 // evalHosts evaluates the site for each host (all of them when facts is

@@ -26,6 +26,10 @@ type Scope struct {
 	// Selects reports whether an inventory selector (a role's targets)
 	// selects this host; nil selects by host name and group only.
 	Selects func(selector string) bool
+	// Inventory is what every host may know of the fleet: the inventory's
+	// hosts, groups and which hosts the site's roles target (see
+	// docs/language.md); cty.NilVal when there is no inventory.
+	Inventory cty.Value
 }
 
 // Node is one resource instance of one host.
@@ -123,6 +127,9 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 	base := map[string]cty.Value{"var": scope.Var, "host": scope.Host, "path": pathObject(site.Dir, site.Dir)}
 	if scope.Fact != cty.NilVal {
 		base["fact"] = scope.Fact
+	}
+	if scope.Inventory != cty.NilVal {
+		base["inventory"] = scope.Inventory
 	}
 	fnCache := map[string]map[string]function.Function{}
 	fns := func(dir string) map[string]function.Function {

@@ -68,8 +68,10 @@ func (p *Program) roleScope(role *config.Role, scope Scope, site map[string]cty.
 		return nil, false, diags
 	}
 	base := map[string]cty.Value{"var": vars, "host": site["host"], "path": pathObject(role.Dir, p.Site.Dir)}
-	if f, ok := site["fact"]; ok {
-		base["fact"] = f
+	for _, k := range []string{"fact", "inventory"} {
+		if v, ok := site[k]; ok {
+			base[k] = v
+		}
 	}
 	locals, d := evalLocals(role.Locals, base, fns(role.Dir))
 	diags = append(diags, d...)

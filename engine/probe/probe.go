@@ -63,13 +63,9 @@ func (s *Script) Parse(out []byte) ([]resource.ProbeResult, error) {
 		if nl < 0 {
 			return nil, fmt.Errorf("probe output truncated in the frame of resource %d", k)
 		}
-		fields := strings.Fields(string(rest[:nl]))
-		if len(fields) != 2 || fields[0] != strconv.Itoa(k) {
-			return nil, fmt.Errorf("probe output out of order at resource %d (frame %q)", k, rest[:nl])
-		}
-		rc, err := strconv.Atoi(fields[1])
+		rc, err := parseFrame(string(rest[:nl]), k)
 		if err != nil {
-			return nil, fmt.Errorf("probe output: bad exit status %q for resource %d", fields[1], k)
+			return nil, err
 		}
 		res = append(res, resource.ProbeResult{Stdout: body, ExitCode: rc})
 		out = rest[nl+1:]
@@ -78,4 +74,22 @@ func (s *Script) Parse(out []byte) ([]resource.ProbeResult, error) {
 		return nil, fmt.Errorf("probe output has no end marker: the stream was cut short")
 	}
 	return res, nil
+}
+
+// parseFrame reads "K RC", exactly as the script's printf writes it: any
+// other spacing, a sign or a status no shell exits with means the stream
+// is not what the script printed.
+func parseFrame(line string, k int) (int, error) {
+	idx, status, ok := strings.Cut(line, " ")
+	switch {
+	case !ok || strings.Contains(status, " ") || strings.ContainsAny(line, "\t\r"):
+		return 0, fmt.Errorf("probe output: malformed frame %q of resource %d", line, k)
+	case idx != strconv.Itoa(k):
+		return 0, fmt.Errorf("probe output out of order at resource %d (frame %q)", k, line)
+	}
+	rc, err := strconv.Atoi(status)
+	if err != nil || rc < 0 || rc > 255 || status != strconv.Itoa(rc) {
+		return 0, fmt.Errorf("probe output: bad exit status %q for resource %d", status, k)
+	}
+	return rc, nil
 }

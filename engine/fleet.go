@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/pinery/pinery/engine/config"
+	"github.com/pinery/pinery/inventory"
+)
+
+// inventoryValue is the `inventory` object every expression sees: what a
+// host may know of the rest of the fleet without asking it. It holds every
+// host of the inventory, not only the selected ones, like Ansible's
+// hostvars and groups:
+//
+//	inventory.hosts.NAME   {name, address, groups, vars}
+//	inventory.groups.NAME  [host names], in inventory order
+//	inventory.roles.NAME   [host names] the site's role NAME targets
+//
+// Roles' `when` conditions are per host and depend on facts, so roles
+// lists the hosts a role's targets select, not those it will apply to.
+func inventoryValue(inv *inventory.Inventory, site *config.Site) cty.Value {
+	hosts := map[string]cty.Value{}
+	for _, h := range inv.Hosts {
+		hosts[h.Name] = hostValue(h)
+	}
+	groups := map[string]cty.Value{}
+	for name, g := range inv.Groups {
+		groups[name] = names(g.Hosts)
+	}
+	roles := map[string]cty.Value{}
+	for _, role := range site.Roles {
+		if role.Parent != nil {
+			continue
+		}
+		var on []string
+		for _, h := range inv.Hosts {
+			if targets(inv, role, h) {
+				on = append(on, h.Name)
+			}
+		}
+		roles[role.Name] = names(on)
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"hosts": cty.ObjectVal(hosts), "groups": cty.ObjectVal(groups), "roles": cty.ObjectVal(roles),
+	})
+}
+
+// targets reports whether any of a role's targets selects the host (a role
+// without targets is on every host).
+func targets(inv *inventory.Inventory, role *config.Role, h *inventory.Host) bool {
+	if len(role.Targets) == 0 {
+		return true
+	}
+	for _, sel := range role.Targets {
+		hs, _ := inv.Select(sel)
+		for _, x := range hs {
+			if x.Name == h.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func names(ns []string) cty.Value {
+	if len(ns) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	vs := make([]cty.Value, len(ns))
+	for i, n := range ns {
+		vs[i] = cty.StringVal(n)
+	}
+	return cty.ListVal(vs)
+}
