@@ -100,6 +100,8 @@ file "api_token" {
 				Doc: "`\"present\"` or `\"absent\"`. Absent removes the file (or a symbolic link at `path`); a directory there is an error."},
 			{Name: "parents", Type: cty.Bool, Default: cty.False,
 				Doc: "Create missing parent directories (mode 0755, owned by root). Off by default: a missing parent fails the apply; declare a `directory` resource for it when its mode or owner matter."},
+			{Name: "validate", Type: cty.String,
+				Doc: "A command that checks the new content before it replaces the file, with `%s` standing for the path of the new content (a temporary file in the same directory): `\"nginx -t -q -c %s\"`, `\"visudo -c -f %s\"`, `\"sshd -t -f %s\"`. Run by `sh` as the connecting user; when it fails the file is left as it was and the apply fails with the command's output. `%%` is a literal `%`. Like Ansible's `validate` and Salt's `check_cmd`."},
 			{Name: "sensitive", Type: cty.Bool, Default: cty.False,
 				Doc: "Treat the content as sensitive even when it is not marked so: for keys and certificates read from `source`. The plan then shows neither the content, its diff nor its checksum."},
 		},
@@ -118,6 +120,7 @@ type File struct {
 	group     string
 	parents   bool
 	sensitive bool
+	validate  string // shell command, %s already replaced by "$t"
 }
 
 var _ resource.Resource = (*File)(nil)
@@ -152,6 +155,11 @@ func New(cfg resource.Config) (resource.Resource, error) {
 		}
 	}
 	f.owner, f.group = cfg.String("owner"), cfg.String("group")
+	if cfg.IsSet("validate") {
+		if f.validate, err = validateCommand(cfg.String("validate")); err != nil {
+			return nil, cfg.Errorf("validate", "%v", err)
+		}
+	}
 
 	var set []string
 	for _, n := range []string{"content", "source", "template"} {
@@ -609,6 +617,8 @@ func (f *File) applyError(priv *Private, res resource.Result) error {
 		return fmt.Errorf("cannot write %q: its directory %q does not exist; declare a directory resource for it (and depend on it) or set parents = true", f.path, f.dir)
 	case 4:
 		return fmt.Errorf("writing %q: the content arrived incomplete (checksum mismatch); the file was not changed", f.path)
+	case 6:
+		return fmt.Errorf("%s; %q was not changed", res.Err("the new content failed validate"), f.path)
 	}
 	return res.Err(fmt.Sprintf("writing %q", f.path))
 }
@@ -641,10 +651,46 @@ h=$(sha256sum <"$t") || exit 1
 		fmt.Fprintf(&b, "chown -- %s \"$t\" || exit 1\n", shellescape.Quote(priv.Chown))
 	}
 	fmt.Fprintf(&b, "chmod -- %s \"$t\" || exit 1\n", priv.Mode)
+	if f.validate != "" {
+		// In a subshell reading nothing: it must not eat the next file's
+		// bytes on stdin, nor leave the script's variables changed.
+		fmt.Fprintf(&b, "v=$( (%s) </dev/null 2>&1 ) || { printf '%%s\\n' \"$v\" >&2; exit 6; }\n", f.validate)
+	}
 	b.WriteString(`sync -- "$t" || exit 1
 mv -f -T -- "$t" "$p" || exit 1
 trap - EXIT
 sync -- "$d" 2>/dev/null || :
 `)
 	return b.String()
+}
+
+// validateCommand puts "$t" (the temporary file) where the command says %s.
+// Exactly one %s is required: a check that does not look at the new
+// content would pass anything.
+func validateCommand(cmd string) (string, error) {
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(cmd); i++ {
+		if cmd[i] != '%' {
+			b.WriteByte(cmd[i])
+			continue
+		}
+		if i+1 == len(cmd) {
+			return "", fmt.Errorf("ends with a lone %%; write %%%% for a literal %%")
+		}
+		i++
+		switch cmd[i] {
+		case 's':
+			b.WriteString(`"$t"`)
+			n++
+		case '%':
+			b.WriteByte('%')
+		default:
+			return "", fmt.Errorf("has %%%c; only %%s (the new content's path) and %%%% are known", cmd[i])
+		}
+	}
+	if n == 0 {
+		return "", fmt.Errorf("must contain %%s where the new content's path goes, e.g. \"nginx -t -q -c %%s\"")
+	}
+	return b.String(), nil
 }
