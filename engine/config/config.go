@@ -41,6 +41,9 @@ type Options struct {
 type Variable struct {
 	Name        string
 	Type        cty.Type
+	// TypeDefaults fills the optional(TYPE, DEFAULT) attributes of the
+	// type that a given value leaves out; nil when there are none.
+	TypeDefaults *typeexpr.Defaults
 	Default     cty.Value // cty.NilVal: required
 	Description string
 	Sensitive   bool
@@ -271,10 +274,10 @@ func decodeVariable(b *hcl.Block) (*Variable, hcl.Diagnostics) {
 	content, d := b.Body.Content(variableSchema)
 	diags = append(diags, d...)
 	if a, ok := content.Attributes["type"]; ok {
-		t, d := typeexpr.TypeConstraint(a.Expr)
+		t, defs, d := typeexpr.TypeConstraintWithDefaults(a.Expr)
 		diags = append(diags, d...)
 		if !d.HasErrors() {
-			v.Type = t
+			v.Type, v.TypeDefaults = t, defs
 		}
 	}
 	if a, ok := content.Attributes["description"]; ok {
@@ -287,7 +290,7 @@ func decodeVariable(b *hcl.Block) (*Variable, hcl.Diagnostics) {
 		val, d := a.Expr.Value(nil)
 		diags = append(diags, d...)
 		if !d.HasErrors() {
-			conv, err := convert.Convert(val, v.Type)
+			conv, err := v.Convert(val)
 			if err != nil {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
@@ -506,4 +509,13 @@ func (s *Site) Resource(addr string) *Resource {
 		}
 	}
 	return nil
+}
+
+// Convert converts a value given for the variable to its type, filling
+// optional attributes the value leaves out with their defaults first.
+func (v *Variable) Convert(val cty.Value) (cty.Value, error) {
+	if v.TypeDefaults != nil {
+		val = v.TypeDefaults.Apply(val)
+	}
+	return convert.Convert(val, v.Type)
 }

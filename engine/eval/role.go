@@ -110,7 +110,7 @@ func bindInputs(role *config.Role, given map[string]cty.Value, rng hcl.Range, fn
 		switch {
 		case ok:
 			raw, marks := val.UnmarkDeep()
-			conv, err := convert.Convert(raw, v.Type)
+			conv, err := v.Convert(raw)
 			if err != nil {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,

@@ -124,7 +124,7 @@ func Variables(site *config.Site, in Inputs) (cty.Value, hcl.Diagnostics) {
 		val, ok := given[v.Name]
 		switch {
 		case ok:
-			conv, err := convert.Convert(val, v.Type)
+			conv, err := v.Convert(val)
 			if err != nil {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,

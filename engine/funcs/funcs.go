@@ -40,6 +40,14 @@ func Table(baseDir string) map[string]function.Function {
 }
 
 func base(baseDir string) map[string]function.Function {
+	t := baseStd(baseDir)
+	for k, f := range extra() {
+		t[k] = f
+	}
+	return t
+}
+
+func baseStd(baseDir string) map[string]function.Function {
 	return map[string]function.Function{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "floor": stdlib.FloorFunc,
 		"log": stdlib.LogFunc, "max": stdlib.MaxFunc, "min": stdlib.MinFunc, "pow": stdlib.PowFunc,
