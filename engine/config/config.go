@@ -39,16 +39,16 @@ type Options struct {
 
 // Variable is a `variable "NAME"` block.
 type Variable struct {
-	Name        string
-	Type        cty.Type
+	Name string
+	Type cty.Type
 	// TypeDefaults fills the optional(TYPE, DEFAULT) attributes of the
 	// type that a given value leaves out; nil when there are none.
 	TypeDefaults *typeexpr.Defaults
-	Default     cty.Value // cty.NilVal: required
-	Description string
-	Sensitive   bool
-	Validations []Validation
-	DeclRange   hcl.Range
+	Default      cty.Value // cty.NilVal: required
+	Description  string
+	Sensitive    bool
+	Validations  []Validation
+	DeclRange    hcl.Range
 }
 
 // Validation is a `validation` block inside a variable.
