@@ -208,11 +208,22 @@ func ctyString(v cty.Value) string {
 	case cty.Number:
 		return v.AsBigFloat().Text('f', -1)
 	}
-	if v.LengthInt() == 0 {
-		if v.Type().IsMapType() || v.Type().IsObjectType() {
-			return "{}"
+	t := v.Type()
+	if t.IsListType() || t.IsSetType() || t.IsTupleType() {
+		var parts []string
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			parts = append(parts, ctyString(e))
 		}
-		return "[]"
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	if t.IsMapType() || t.IsObjectType() {
+		var parts []string
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			parts = append(parts, k.AsString()+" = "+ctyString(e))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
 	}
 	return v.GoString()
 }

@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/pinery/pinery/modules/apt_source"
 	_ "github.com/pinery/pinery/modules/archive"
 	_ "github.com/pinery/pinery/modules/cron"
 	_ "github.com/pinery/pinery/modules/directory"
