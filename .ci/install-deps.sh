@@ -16,6 +16,7 @@ PKGS=(
   util-linux        # nsenter, flock, findmnt, setsid
   gpgv              # checks pinery's signed apt repositories as apt does
   debian-archive-keyring # a real signed repository's keys for the apt_source tests
+  python3-pip       # downloads the wheels the python_venv tests serve to the fleet
 )
 
 missing=()

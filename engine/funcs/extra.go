@@ -1,6 +1,11 @@
 package funcs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
@@ -59,8 +64,35 @@ var sumFunc = function.New(&function.Spec{
 	},
 })
 
-func extra() map[string]function.Function {
+// fileSHA256Func is Terraform's filesha256: the hex SHA-256 of a file on
+// the controller, relative to baseDir (for checksums in generated indexes,
+// such as a wheelhouse's #sha256= links).
+func fileSHA256Func(baseDir string) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(baseDir, p)
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return cty.NilVal, function.NewArgError(0, err)
+			}
+			defer f.Close()
+			h := sha256.New()
+			if _, err := io.Copy(h, f); err != nil {
+				return cty.NilVal, function.NewArgError(0, err)
+			}
+			return cty.StringVal(hex.EncodeToString(h.Sum(nil))), nil
+		},
+	})
+}
+
+func extra(baseDir string) map[string]function.Function {
 	return map[string]function.Function{
+		"filesha256": fileSHA256Func(baseDir),
 		"startswith": prefixFunc(strings.HasPrefix), "endswith": prefixFunc(strings.HasSuffix),
 		"alltrue": boolsFunc(true), "anytrue": boolsFunc(false), "sum": sumFunc,
 	}

@@ -41,7 +41,7 @@ func Table(baseDir string) map[string]function.Function {
 
 func base(baseDir string) map[string]function.Function {
 	t := baseStd(baseDir)
-	for k, f := range extra() {
+	for k, f := range extra(baseDir) {
 		t[k] = f
 	}
 	return t

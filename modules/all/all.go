@@ -14,6 +14,7 @@ import (
 	_ "github.com/pinery/pinery/modules/line"
 	_ "github.com/pinery/pinery/modules/mount"
 	_ "github.com/pinery/pinery/modules/pkg"
+	_ "github.com/pinery/pinery/modules/python_venv"
 	_ "github.com/pinery/pinery/modules/service"
 	_ "github.com/pinery/pinery/modules/symlink"
 	_ "github.com/pinery/pinery/modules/sysctl"
