@@ -32,9 +32,56 @@ variable "default_site" {
   description = "Make the repository nginx's default site (answers requests for any name, e.g. by address) and disable Debian's own default site."
 }
 
+variable "wheels" {
+  type        = list(string)
+  default     = []
+  description = "Python wheels on the controller (absolute paths, from a fileset() of a build's output directory), served as a PEP 503 simple index under /wheels/simple/ for pip's --index-url (the python_venv module's index_url)."
+}
+
+locals {
+  # PEP 503: a project's name normalized; a wheel's file name starts with
+  # its distribution name (PEP 427, with - written as _).
+  wheels = { for p in var.wheels : basename(p) => p }
+  projects = {
+    for name, p in local.wheels : lower(regex_replace(split("-", name)[0], "[-_.]+", "-")) => name...
+  }
+}
+
 directory "root" {
   path = var.path
   mode = "0755"
+}
+
+directory "wheels" {
+  for_each = toset(length(var.wheels) > 0 ? ["files", "simple"] : [])
+  path     = "${directory.root.path}/wheels/${each.key}"
+  mode     = "0755"
+  parents  = true
+}
+
+file "wheel" {
+  for_each   = local.wheels
+  path       = "${directory.root.path}/wheels/files/${each.key}"
+  source     = each.value
+  depends_on = [directory.wheels]
+}
+
+file "wheel_index" {
+  for_each = local.projects
+  path     = "${directory.root.path}/wheels/simple/${each.key}/index.html"
+  parents  = true
+  content = templatefile("templates/project.html.tmpl", {
+    project = each.key
+    files   = { for f in each.value : f => filesha256(local.wheels[f]) }
+  })
+  depends_on = [directory.wheels]
+}
+
+file "wheel_root_index" {
+  count      = length(var.wheels) > 0 ? 1 : 0
+  path       = "${directory.root.path}/wheels/simple/index.html"
+  content    = templatefile("templates/simple.html.tmpl", { projects = sort(keys(local.projects)) })
+  depends_on = [directory.wheels]
 }
 
 package "nginx" {
@@ -72,6 +119,10 @@ service "nginx" {
   reload     = true
   watch      = [file.site, symlink.site, symlink.debian_default]
   depends_on = [package.nginx]
+}
+
+output "wheel_index_url" {
+  value = var.port == 80 ? "http://${host.address}/wheels/simple/" : "http://${host.address}:${var.port}/wheels/simple/"
 }
 
 output "url" {
