@@ -17,6 +17,7 @@ PKGS=(
   gpgv              # checks pinery's signed apt repositories as apt does
   debian-archive-keyring # a real signed repository's keys for the apt_source tests
   python3-pip       # downloads the wheels the python_venv tests serve to the fleet
+  postgresql        # a throwaway server for the PostgreSQL state backend's tests (never the system cluster)
 )
 
 missing=()

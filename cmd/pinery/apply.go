@@ -53,6 +53,10 @@ applied once.`,
 			defer g.printStats(r)
 			ctx, stop := signalContext()
 			defer stop()
+			if err := g.checkSiteLock(ctx); err != nil {
+				return err
+			}
+			defer g.closeState()
 			start := time.Now()
 			p, diags := r.Plan(ctx)
 			if g.writeDiags(diags, r.Site.Parser) {
@@ -94,17 +98,25 @@ applied once.`,
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
 	addRolloutFlags(cmd, g)
 	cmd.Flags().BoolVar(&g.jsonEvents, "json", false, "write the plan and the apply as a stream of JSON lines (see docs/json.md); needs --auto-approve or a saved plan")
+	addBackendFlag(cmd, g)
+	cmd.Flags().DurationVar(&g.state.lockTimeout, "lock-timeout", 0, "wait this long for the site lock held by another apply (default: fail at once, naming its holder)")
 	return cmd
 }
 
 // runApply applies a plan, prints each event and the summary, and turns
-// the outcome into the exit code.
+// the outcome into the exit code. A plan that changes something is applied
+// under the site lock and recorded in the run history.
 func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, start time.Time) error {
 	st := g.style()
 	if !g.jsonEvents {
 		fmt.Fprintln(g.stdout)
 	}
 	ro, err := g.rolloutSpec()
+	if err != nil {
+		return err
+	}
+	defer g.closeState()
+	rec, err := g.beginRun(ctx, r, p)
 	if err != nil {
 		return err
 	}
@@ -122,6 +134,7 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		}
 	}
 	out := r.ApplyRollout(ctx, ro, onBatch, func(e engine.Event) {
+		rec.event(e)
 		if g.jsonEvents {
 			g.emitEvent(e)
 			return
@@ -150,9 +163,6 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 			failed++
 		}
 	}
-	if err := g.saveRolloutState(out); err != nil {
-		return err
-	}
 	code := 0
 	switch {
 	case out.Halted:
@@ -161,6 +171,11 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		code = exitNotApplied
 	case failed > 0:
 		code = exitFailed
+	}
+	err = g.saveRolloutState(out) // still under the site lock
+	rec.finish(ctx, g, out, code)
+	if err != nil {
+		return err
 	}
 	if g.jsonEvents {
 		g.emitSummary(results, changed, time.Since(start))
@@ -184,6 +199,13 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 	if out.Halted {
 		fmt.Fprintf(g.stdout, "Rollout halted: %s.\n  applied:   %s\n  failed:    %s\n  untouched: %s\nAfter fixing what failed, continue with the untouched hosts: pinery apply --resume (same flags).\n",
 			out.Reason, list(hostsWith(out, engine.OutcomeApplied)), list(hostsWith(out, engine.OutcomeFailed)), list(hostsWith(out, engine.OutcomeUntouched)))
+	}
+	if rec != nil {
+		site := ""
+		if g.site != "." {
+			site = " " + g.site
+		}
+		fmt.Fprintf(g.stdout, "Recorded as run %d: pinery history show %d%s\n", rec.id, rec.id, site)
 	}
 	return exitIf(code)
 }

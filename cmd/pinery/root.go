@@ -34,6 +34,7 @@ type globals struct {
 	stats       bool
 	jsonEvents  bool // apply --json: JSON lines instead of text
 	rollout     rolloutFlags
+	state       stateFlags
 	site        string // the site directory of the run
 	noColor     bool
 	stdout      io.Writer
@@ -84,6 +85,8 @@ shows what would change (plan) and changes exactly that (apply).`,
 		newValidateCmd(g), newFmtCmd(g), newPlanCmd(g), newApplyCmd(g), newFactsCmd(g), newVersionCmd(g), newDocsCmd(g),
 		newSecretsCmd(g), newUnlockCmd(g), newRunCmd(g), newHostsCmd(g),
 		newGraphCmd(g), newInventoryCmd(g),
+		newRepoCmd(g),
+		newHistoryCmd(g),
 	)
 	return root
 }

@@ -105,7 +105,8 @@ func (h Holder) String() string {
 	return s
 }
 
-// Lock is a held site lock.
+// Lock is a held site lock. Keep it until Release: with PostgreSQL it owns
+// the connection that holds the lock.
 type Lock struct {
 	Gen     int64 // the lock's generation: one more than before it was taken
 	release func(context.Context) error
@@ -144,7 +145,7 @@ func WaitLock(ctx context.Context, b Backend, site string, h Holder, wait time.D
 			return nil, fmt.Errorf("waiting for the site lock: %w", ctx.Err())
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 2*time.Second)
+		delay = min(2*delay, time.Second)
 	}
 }
 

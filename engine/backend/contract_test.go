@@ -5,10 +5,13 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pinery/pinery/engine/backend/pgtest"
 )
 
 // A harness opens one backend's state as many times as a case needs (each
@@ -50,6 +53,7 @@ var contractCases = []struct {
 		}
 		// Another site is not locked by this one.
 		mustLock(t, b, "other-site", holder("bob", "")).Release(ctx(t))
+		l.Release(ctx(t))
 	}},
 	{"lock released", func(t *testing.T, h harness) {
 		a, b := h.open(t), h.open(t)
@@ -239,10 +243,10 @@ func TestBackends(t *testing.T) {
 		}
 	})
 	t.Run("postgres", func(t *testing.T) {
-		srv := startPostgres(t)
+		srv := pgtest.Start(t)
 		for _, c := range contractCases {
 			t.Run(c.name, func(t *testing.T) {
-				url := srv.newDB(t)
+				url := srv.NewDB(t)
 				c.run(t, harness{open: func(t *testing.T) Backend {
 					b, err := OpenPostgres(ctx(t), url)
 					if err != nil {
@@ -254,17 +258,17 @@ func TestBackends(t *testing.T) {
 			})
 		}
 		t.Run("password never shown", func(t *testing.T) {
-			url := srv.newDB(t)
+			url := srv.NewDB(t)
 			for _, bad := range []string{
-				strings.Replace(url, pgPassword, pgPassword+"-wrong", 1), // authentication fails
-				strings.Replace(url, "127.0.0.1:", "127.0.0.1:1", 1),     // nothing listens
+				strings.Replace(url, pgtest.Password, pgtest.Password+"-wrong", 1),          // authentication fails
+				regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(url, "127.0.0.1:1"), // nothing listens
 				strings.Replace(url, "sslmode=disable", "sslmode=bogus", 1),
 			} {
 				_, err := OpenPostgres(ctx(t), bad)
 				if err == nil {
 					t.Fatalf("opening %s: no error", Redact(bad))
 				}
-				if strings.Contains(err.Error(), pgPassword) {
+				if strings.Contains(err.Error(), pgtest.Password) {
 					t.Errorf("the error shows the password: %v", err)
 				}
 				if !strings.Contains(err.Error(), "postgres://xxxxx@127.0.0.1") {

@@ -123,7 +123,10 @@ func (b *pgBackend) LockState(ctx context.Context, site string) (int64, *Holder,
 	if pid == 0 {
 		return r.gen, nil, nil
 	}
-	return r.gen, r.holderOrUnknown(), nil
+	if h := r.holderOrUnknown(); h != nil {
+		return r.gen, h, nil
+	}
+	return r.gen, &Holder{}, nil // held; its row is being written
 }
 
 // holderOrUnknown is the row's holder, or nil when the row names none

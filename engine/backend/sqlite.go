@@ -75,12 +75,13 @@ func OpenSQLite(ctx context.Context, path string, create bool, ttl time.Duration
 		if !create {
 			return nil, ErrNoState
 		}
+		const what = "creating the site's state file (its lock and run history; or give a --backend)"
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("creating the state file: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("creating the state file: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		f.Close()
 	}

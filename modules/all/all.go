@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/pinery/pinery/modules/apt_repo"
 	_ "github.com/pinery/pinery/modules/apt_source"
 	_ "github.com/pinery/pinery/modules/archive"
 	_ "github.com/pinery/pinery/modules/build"
@@ -15,6 +16,8 @@ import (
 	_ "github.com/pinery/pinery/modules/line"
 	_ "github.com/pinery/pinery/modules/mount"
 	_ "github.com/pinery/pinery/modules/pkg"
+	_ "github.com/pinery/pinery/modules/postgres_database"
+	_ "github.com/pinery/pinery/modules/postgres_role"
 	_ "github.com/pinery/pinery/modules/python_venv"
 	_ "github.com/pinery/pinery/modules/service"
 	_ "github.com/pinery/pinery/modules/symlink"

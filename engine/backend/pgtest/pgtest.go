@@ -1,4 +1,8 @@
-package backend
+// Package pgtest starts a throwaway PostgreSQL server for tests: Debian's
+// postgresql package, a fresh cluster in a temporary directory, listening
+// on 127.0.0.1 with a password, stopped when the test ends. Backend tests
+// run against a real server, not a mock.
+package pgtest
 
 import (
 	"context"
@@ -18,20 +22,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// pgServer is a throwaway PostgreSQL server (Debian's postgresql package)
-// in a temporary directory, reachable on 127.0.0.1 with a password.
-type pgServer struct {
+// Server is a running test server.
+type Server struct {
 	admin string // URL of the "postgres" database
 	dbs   atomic.Int64
 }
 
-// pgPassword is the test role's password: it must never appear in output.
-const pgPassword = "s3cret-pg-Pa55word"
+// Password is the test role's password: tests check that it never appears
+// in output.
+const Password = "s3cret-pg-Pa55word"
 
-// startPostgres initdb's a fresh cluster and starts it for the test. It
+// Start initdb's a fresh cluster and starts it until the test ends. It
 // skips when PostgreSQL is not installed, unless PINERY_E2E=1 (make test),
 // under which that is a failure.
-func startPostgres(t *testing.T) *pgServer {
+func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := postgresBin()
 	if bin == "" {
@@ -59,13 +63,13 @@ func startPostgres(t *testing.T) *pgServer {
 			t.Fatal(err)
 		}
 		prefix = []string{"runuser", "-u", "postgres", "--"}
-		if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(pgPassword+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(Password+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Chown(filepath.Join(dir, "pw"), uid, gid); err != nil {
 			t.Fatal(err)
 		}
-	} else if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(pgPassword+"\n"), 0o600); err != nil {
+	} else if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	run := func(name string, args ...string) {
@@ -88,11 +92,11 @@ func startPostgres(t *testing.T) *pgServer {
 			t.Errorf("stopping PostgreSQL: %v\n%s", err, out)
 		}
 	})
-	return &pgServer{admin: fmt.Sprintf("postgres://pinery:%s@127.0.0.1:%d/postgres?sslmode=disable", pgPassword, port)}
+	return &Server{admin: fmt.Sprintf("postgres://pinery:%s@127.0.0.1:%d/postgres?sslmode=disable", Password, port)}
 }
 
-// newDB creates an empty database and returns its URL.
-func (s *pgServer) newDB(t *testing.T) string {
+// NewDB creates an empty database and returns its URL (with the password).
+func (s *Server) NewDB(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -124,7 +128,7 @@ func postgresBin() string {
 	return ""
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

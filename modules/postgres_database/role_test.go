@@ -1,0 +1,224 @@
+package postgresdatabase_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/pinery/pinery/engine/config"
+	"github.com/pinery/pinery/engine/eval"
+	"github.com/pinery/pinery/inventory"
+	_ "github.com/pinery/pinery/modules/all"
+	_ "github.com/pinery/pinery/modules/postgres_database"
+	_ "github.com/pinery/pinery/modules/postgres_role"
+)
+
+// The postgres role of the state library (states/postgres), tested here:
+// its memory sizing by evaluating it for boards of several sizes, and the
+// whole role applied by the CLI on a fleet host (role_fleet_test.go).
+
+func repoDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// settings is the role's `settings` output, and what its files say.
+type settings struct {
+	MemoryMax          int `json:"memory_max_mb"`
+	SharedBuffers      int `json:"shared_buffers_mb"`
+	EffectiveCacheSize int `json:"effective_cache_size_mb"`
+	WorkMem            int `json:"work_mem_mb"`
+	MaintenanceWorkMem int `json:"maintenance_work_mem_mb"`
+	MaxConnections     int `json:"max_connections"`
+}
+
+// evalRole evaluates a site that includes the postgres role (with the
+// given inputs, HCL) for a board with memoryMB of RAM, as the engine does
+// for a host, without contacting any: it returns the role's settings
+// output and the content of each file it would write, by address.
+func evalRole(t *testing.T, memoryMB int, inputs string) (settings, map[string]string, *eval.HostGraph) {
+	t.Helper()
+	site := t.TempDir()
+	src := `role "pg" {
+  source = "postgres"
+  inputs = {` + inputs + `}
+}
+
+file "settings" {
+  path    = "/tmp/settings.json"
+  content = jsonencode(role.pg.settings)
+}
+`
+	if err := os.WriteFile(filepath.Join(site, "main.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(site, config.Options{Library: []string{filepath.Join(repoDir(t), "states")}})
+	vars, d := eval.Variables(cfg, eval.Inputs{})
+	diags = append(diags, d...)
+	prog, d := eval.Compile(cfg)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	facts := inventory.Facts{"hostname": "board", "kernel": "6.1", "arch": "aarch64", "cpu_count": "4", "memory_mb": strconv.Itoa(memoryMB)}
+	host := cty.ObjectVal(map[string]cty.Value{
+		"name": cty.StringVal("board"), "address": cty.StringVal("10.0.0.1"),
+		"groups": cty.ListValEmpty(cty.String), "vars": cty.EmptyObjectVal,
+	})
+	g, diags := prog.Host(eval.Scope{Var: vars, Host: host, Fact: facts.Value()})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	files := map[string]string{}
+	var out settings
+	for _, n := range g.Nodes {
+		c, ok := n.Config.Values["content"]
+		if !ok || c.IsNull() {
+			continue
+		}
+		files[n.Addr()] = c.AsString()
+		if n.Addr() == "file.settings" {
+			if err := json.Unmarshal([]byte(c.AsString()), &out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out, files, g
+}
+
+// TestRoleMemorySizing checks the table of docs/roles/postgres.md against
+// the role itself, and the bounds of work_mem and maintenance_work_mem,
+// and that the files the role writes say what its output says.
+func TestRoleMemorySizing(t *testing.T) {
+	type row struct {
+		memoryMB int
+		inputs   string
+		want     settings
+	}
+	var rows []row
+	for _, r := range docTable(t) {
+		rows = append(rows, row{r[0], "", settings{r[1], r[2], r[3], r[4], r[5], 50}})
+	}
+	if len(rows) != 3 {
+		t.Fatalf("docs/roles/postgres.md has %d sizing rows, want 3 (2, 4 and 8 GB)", len(rows))
+	}
+	// Bounds, computed by hand from the formulas.
+	rows = append(rows,
+		// 512 × 0.25 = 128: work_mem 128 / 150 < 1 → 1.
+		row{512, "", settings{128, 32, 96, 1, 16, 50}},
+		// 3875 (a 4 GB board's MemTotal) × 0.3 = 1162.5 → 1162; 1162 / 60 = 19.
+		row{3875, "memory_share = 0.3, max_connections = 20", settings{1162, 290, 871, 19, 145, 20}},
+		// 65536 × 0.5 = 32768: work_mem 32768 / 15 → 64 at most; maintenance 4096 → 256.
+		row{65536, "memory_share = 0.5, max_connections = 5", settings{32768, 8192, 24576, 64, 256, 5}},
+	)
+	for _, r := range rows {
+		t.Run(strconv.Itoa(r.memoryMB)+" "+r.inputs, func(t *testing.T) {
+			got, files, _ := evalRole(t, r.memoryMB, r.inputs)
+			if got != r.want {
+				t.Fatalf("settings\n got %+v\nwant %+v", got, r.want)
+			}
+			want := map[string][]string{
+				"role.pg.file.restart_settings": {"shared_buffers = " + strconv.Itoa(got.SharedBuffers) + "MB\n", "max_connections = " + strconv.Itoa(got.MaxConnections) + "\n"},
+				"role.pg.file.settings": {"effective_cache_size = " + strconv.Itoa(got.EffectiveCacheSize) + "MB\n",
+					"work_mem = " + strconv.Itoa(got.WorkMem) + "MB\n", "maintenance_work_mem = " + strconv.Itoa(got.MaintenanceWorkMem) + "MB\n"},
+				"role.pg.systemd_unit.memory": {"MemoryMax=" + strconv.Itoa(got.MemoryMax) + "M\n"},
+			}
+			for addr, lines := range want {
+				for _, l := range lines {
+					if !strings.Contains(files[addr], l) {
+						t.Errorf("%s lacks %q:\n%s", addr, l, files[addr])
+					}
+				}
+			}
+		})
+	}
+}
+
+// docTable reads the sizing table of docs/roles/postgres.md: memory_mb,
+// then the five settings in MiB.
+func docTable(t *testing.T) [][6]int {
+	t.Helper()
+	f, err := os.Open(filepath.Join(repoDir(t), "docs", "roles", "postgres.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	re := regexp.MustCompile(`^\| (\d+) \| (\d+)M \| (\d+)MB \| (\d+)MB \| (\d+)MB \| (\d+)MB \|$`)
+	var out [][6]int
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		m := re.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		var r [6]int
+		for i := range r {
+			r[i], _ = strconv.Atoi(m[i+1])
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Roles and databases given as maps become resources, databases after
+// roles, with the postgres_* defaults for what an entry leaves out; and
+// allowed_clients become pg_hba.conf lines after Debian's.
+func TestRoleMaps(t *testing.T) {
+	_, files, g := evalRole(t, 4096, `
+    roles           = { synapse = { password = "x" }, metrics = { login = false, connection_limit = 2 } }
+    databases       = { synapse = { owner = "synapse", lc_collate = "C", lc_ctype = "C" } }
+    allowed_clients = ["10.231.0.0/24", "10.9.0.7/32"]
+`)
+	pos := map[string]int{}
+	got := map[string]string{}
+	for i, n := range g.Nodes {
+		pos[n.Addr()] = i
+		var vals []string
+		for _, f := range []string{"name", "login", "connection_limit", "owner", "encoding", "lc_collate", "template"} {
+			if v, ok := n.Config.Values[f]; ok && !v.IsNull() {
+				switch v.Type() {
+				case cty.String:
+					vals = append(vals, f+"="+v.AsString())
+				case cty.Bool:
+					vals = append(vals, f+"="+strconv.FormatBool(v.True()))
+				case cty.Number:
+					vals = append(vals, f+"="+v.AsBigFloat().String())
+				}
+			}
+		}
+		got[n.Addr()] = strings.Join(vals, " ")
+	}
+	want := map[string]string{
+		`role.pg.postgres_role.role["synapse"]`:         "name=synapse login=true connection_limit=-1",
+		`role.pg.postgres_role.role["metrics"]`:         "name=metrics login=false connection_limit=2",
+		`role.pg.postgres_database.database["synapse"]`: "name=synapse owner=synapse encoding=UTF8 lc_collate=C template=template0",
+	}
+	for addr, w := range want {
+		if got[addr] != w {
+			t.Errorf("%s: %q, want %q", addr, got[addr], w)
+		}
+	}
+	for _, before := range []string{`role.pg.postgres_role.role["synapse"]`, `role.pg.postgres_role.role["metrics"]`, "role.pg.wait_for.ready", "role.pg.service.restart"} {
+		if pos[before] >= pos[`role.pg.postgres_database.database["synapse"]`] {
+			t.Errorf("%s does not come before the database", before)
+		}
+	}
+	if !g.Nodes[pos[`role.pg.postgres_role.role["synapse"]`]].Config.Sensitive["password"] {
+		t.Error("the role's password is not sensitive")
+	}
+	for _, l := range []string{"host    all             all             10.231.0.0/24    scram-sha-256\n", "10.9.0.7/32    scram-sha-256\n", "host    all             all             127.0.0.1/32            scram-sha-256\n"} {
+		if !strings.Contains(files["role.pg.file.hba"], l) {
+			t.Errorf("pg_hba.conf lacks %q:\n%s", l, files["role.pg.file.hba"])
+		}
+	}
+}
