@@ -13,6 +13,7 @@ import (
 
 	"github.com/pinery/pinery/engine/backend"
 	"github.com/pinery/pinery/engine/backend/pgtest"
+	"github.com/pinery/pinery/engine/transport/fleettest"
 )
 
 // The CLI on the PostgreSQL backend (the fleet scripts use the default
@@ -22,6 +23,7 @@ import (
 // The site is applied to the controller itself (connection = "local"), in
 // a temporary directory.
 func TestPostgresBackendCLI(t *testing.T) {
+	fleettest.LocalHostLock(t) // the local host's lock is shared with other packages' tests
 	srv := pgtest.Start(t)
 	url := srv.NewDB(t)
 	dir := t.TempDir()

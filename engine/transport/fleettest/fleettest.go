@@ -90,3 +90,30 @@ func Dial(t testing.TB, name string) transport.Host {
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// LocalHostLock holds, until the test ends, this machine as a host: tests
+// of several packages that apply a site to the local machine (a host with
+// connection = "local", or the local transport) would otherwise meet on
+// its one host lock (/var/lib/pinery/lock) and refuse each other.
+func LocalHostLock(t testing.TB) {
+	t.Helper()
+	release, err := HoldLocalHost()
+	if err != nil {
+		t.Fatalf("local host lock: %v", err)
+	}
+	t.Cleanup(release)
+}
+
+// HoldLocalHost is LocalHostLock for a TestMain: it returns once this
+// machine is held, and release gives it back.
+func HoldLocalHost() (release func(), err error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "pinery-local-host.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
