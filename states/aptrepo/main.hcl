@@ -32,6 +32,41 @@ variable "default_site" {
   description = "Make the repository nginx's default site (answers requests for any name, e.g. by address) and disable Debian's own default site."
 }
 
+variable "packages" {
+  type        = list(string)
+  default     = []
+  description = "The .deb files on the controller to publish (absolute paths: \"$${path.module}/packages/x.deb\" or a fileset()). Empty: the role only serves what `pinery repo publish` put there."
+}
+
+variable "suite" {
+  type        = string
+  default     = "stable"
+  description = "The suite the packages are published to (apt's Suites:)."
+}
+
+variable "component" {
+  type    = string
+  default = "main"
+}
+
+variable "architectures" {
+  type    = list(string)
+  default = ["arm64", "armhf", "amd64"]
+}
+
+variable "signing_key" {
+  type        = string
+  default     = ""
+  sensitive   = true
+  description = "ASCII-armoured OpenPGP secret key that signs the repository; required with packages. Give it from an encrypted var file."
+}
+
+variable "keep" {
+  type        = number
+  default     = 5
+  description = "Snapshots of the suite kept, the current one included."
+}
+
 variable "wheels" {
   type        = list(string)
   default     = []
@@ -50,6 +85,17 @@ locals {
 directory "root" {
   path = var.path
   mode = "0755"
+}
+
+apt_repo "repo" {
+  count         = length(var.packages) > 0 ? 1 : 0
+  path          = directory.root.path
+  suite         = var.suite
+  component     = var.component
+  packages      = var.packages
+  signing_key   = var.signing_key
+  architectures = var.architectures
+  keep          = var.keep
 }
 
 directory "wheels" {
