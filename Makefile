@@ -49,10 +49,10 @@ docs: ## regenerate the module and CLI reference pages from the code
 	$(GO) run ./cmd/pinery docs modules docs/modules
 	rm -f docs/cli/pinery*.md && $(GO) run ./cmd/pinery docs cli docs/cli
 
-fuzz: ## run each fuzz target for a while
-	@for t in $$($(GO) test -list 'Fuzz.*' ./... | grep ^Fuzz); do :; done
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./inventory
-	$(GO) test -run '^$$' -fuzz FuzzProbeParse -fuzztime 60s ./engine/probe
+FUZZTIME ?= 60s
+fuzz: ## run every fuzz target for FUZZTIME (make test runs their seed corpora only)
+	@set -e; for p in $$($(GO) list ./...); do for t in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz' || true); do \
+	  echo "$$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p; done; done
 
 # Release binaries: static, version-stamped, with checksums (docs/install.md).
 PLATFORMS := linux/amd64 linux/arm64 linux/arm/7 darwin/amd64 darwin/arm64

@@ -451,8 +451,13 @@ func checkName(s string) error {
 	if s == "" {
 		return errors.New("must not be empty")
 	}
-	if s[0] == '-' || s[0] == '+' {
+	// chown reads "." as the old OWNER.GROUP separator: "." or ".." would
+	// silently change nothing.
+	if s[0] == '-' || s[0] == '+' || s[0] == '.' {
 		return fmt.Errorf("must not start with %q: %q", s[0], s)
+	}
+	if len(s) > 256 {
+		return fmt.Errorf("is %d bytes long; no user or group name is longer than 256", len(s))
 	}
 	for _, r := range s {
 		if r == ':' || r == '/' || unicode.IsSpace(r) || unicode.IsControl(r) {

@@ -43,7 +43,8 @@ The probe reads each file's type, mode, owner, group, size and SHA-256 on the ta
 only when the checksum differs does it send back the current content (up to 256 KiB),
 so the plan shows a unified diff. A converged file costs two small processes and no
 transfer. ` + "`mode`, `owner` and `group`" + ` that are not set are left as they are on an
-existing file; a new file gets mode 0644 and root's ownership.
+existing file; a new file gets mode 0644 (0600 when its content is sensitive: a secret is
+never world-readable unless ` + "`mode`" + ` says so) and root's ownership.
 
 Writes are atomic: the new content is streamed into a temporary file in the same
 directory (created with mode 0600), checked against its SHA-256, flushed to disk, given
@@ -91,7 +92,7 @@ file "api_token" {
 			{Name: "vars", Type: cty.DynamicPseudoType,
 				Doc: "An object of variables for `template`: strings, numbers, lists, maps. If any value is sensitive, the rendered content is sensitive."},
 			{Name: "mode", Type: cty.String,
-				Doc: "Permissions in octal, as a string: `\"0644\"`, `\"0600\"`, `\"4755\"`. Unset: an existing file keeps its mode, a new file gets 0644."},
+				Doc: "Permissions in octal, as a string: `\"0644\"`, `\"0600\"`, `\"4755\"`. Unset: an existing file keeps its mode, a new file gets 0644, or 0600 when its content is sensitive."},
 			{Name: "owner", Type: cty.String,
 				Doc: "Owning user, a name or a numeric uid. Unset: left as it is (root for a new file)."},
 			{Name: "group", Type: cty.String,
@@ -513,7 +514,11 @@ func (f *File) planNew(p *probe) *resource.Diff {
 		}
 	}
 	mode := f.mode
-	if mode < 0 {
+	switch {
+	case mode >= 0:
+	case f.sensitive:
+		mode = 0o600 // a secret is not world-readable unless mode says so
+	default:
 		mode = 0o644
 	}
 	d.Changes = append(d.Changes, resource.Change{Field: "mode", New: modeString(mode)})

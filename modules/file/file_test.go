@@ -180,13 +180,13 @@ func TestPlanTable(t *testing.T) {
 			priv:      &Private{Write: true, Mode: "0600"},
 		},
 		{
-			name:     "sensitive = true hides a create",
+			name:     "sensitive = true hides a create, and makes the new file private",
 			vals:     map[string]cty.Value{"content": str("key"), "sensitive": cty.True},
 			out:      "type=none\n",
 			action:   resource.Create,
-			changes:  []resource.Change{{Field: "content", Sensitive: true}, {Field: "mode", New: "0644"}},
+			changes:  []resource.Change{{Field: "content", Sensitive: true}, {Field: "mode", New: "0600"}},
 			textDiff: "-",
-			priv:     &Private{Write: true, Mode: "0644"},
+			priv:     &Private{Write: true, Mode: "0600"},
 		},
 		{
 			name:    "mode only: no rewrite",

@@ -132,7 +132,7 @@ func New(cfg resource.Config) (resource.Resource, error) {
 	switch {
 	case g.ref == "":
 		return nil, cfg.Errorf("ref", "must not be empty; leave it out for the remote's default branch")
-	case strings.HasPrefix(g.ref, "-") || strings.ContainsAny(g.ref, " \t\n\r\x00~^:?*[\\") || strings.Contains(g.ref, ".."):
+	case !validRef(g.ref):
 		return nil, cfg.Errorf("ref", "%q is not a valid branch, tag or commit name (see git check-ref-format)", g.ref)
 	}
 	g.commit = hashRE.MatchString(g.ref)
@@ -147,6 +147,23 @@ func New(cfg resource.Config) (resource.Resource, error) {
 		}
 	}
 	return g, nil
+}
+
+// validRef applies git check-ref-format's rules for a branch or tag name,
+// and refuses a leading dash (an option to git): a name git cannot have is
+// an error here, not a missing ref at plan time.
+func validRef(r string) bool {
+	if r == "" || r == "@" || r[0] == '-' || r[0] == '/' || strings.HasSuffix(r, "/") || strings.HasSuffix(r, ".") ||
+		strings.Contains(r, "..") || strings.Contains(r, "//") || strings.Contains(r, "@{") ||
+		strings.ContainsAny(r, " ~^:?*[\\\x7f") || strings.IndexFunc(r, func(c rune) bool { return c < 0x20 }) >= 0 {
+		return false
+	}
+	for _, c := range strings.Split(r, "/") {
+		if strings.HasPrefix(c, ".") || strings.HasSuffix(c, ".lock") {
+			return false
+		}
+	}
+	return true
 }
 
 // patterns are what ls-remote is asked for.
@@ -192,7 +209,8 @@ elif [ "$o" != .git ]; then echo type=other
 else
   echo type=repo
   printf 'head=%%s\n' "$(git -C "$d" rev-parse -q --verify 'HEAD^{commit}' 2>/dev/null)"
-  printf 'url=%%s\n' "$(git -C "$d" config --get remote.origin.url 2>/dev/null)" | oneline
+  # No oneline: blanks that end the URL are part of it.
+  printf 'url=%%s' "$(git -C "$d" config --get remote.origin.url 2>/dev/null)" | tr '\n' ' '; echo
   if s=$(git -C "$d" status --porcelain --untracked-files=no 2>&1); then
     if [ -n "$s" ]; then printf '%%s\n' "$s" | head -n %d | sed 's/^/dirty=/'; fi
     printf 'dirty_count=%%s\n' "$(printf '%%s' "$s" | grep -c '')"
@@ -355,7 +373,7 @@ func (g *Git) Plan(out resource.ProbeResult) (*resource.Diff, error) {
 	if p.remoteErr != "" {
 		return nil, fmt.Errorf("cannot reach the repository %s from the target (git ls-remote): %s", g.repo, p.remoteErr)
 	}
-	if !p.gotRemote && !g.commit {
+	if !p.gotRemote && g.ref == "HEAD" {
 		return nil, fmt.Errorf("the repository %s has no ref %q (git ls-remote printed nothing; is it empty?)", g.repo, g.ref)
 	}
 	commit, name, err := g.resolve(p.refs)

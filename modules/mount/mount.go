@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pinery/pinery/modules/internal/textdiff"
 
@@ -49,7 +50,7 @@ dump or pass field, which mean 0, do not count): when ` + "`source`" + `, ` + "`
 replaced in place by a line pinery writes, fields separated by one space. Further lines
 for the same mount point are removed (mount would use only one of them). A missing entry
 is appended. Comments, blank lines and every other line are kept byte for byte. Spaces,
-tabs and backslashes in a field are written as the octal escapes of fstab(5) (` + "`\\040`" + `).
+tabs and backslashes in a field are written as the octal escapes of fstab(5) (` + "`\\040`" + `). Fields must be valid UTF-8: the file is edited as text.
 
 The plan shows a unified diff of ` + "`/etc/fstab`" + ` and, when the mounted state changes,
 ` + "`mounted: no → yes`" + `. The file is written atomically (a temporary file in ` + "`/etc`" + ` given
@@ -134,6 +135,8 @@ func New(cfg resource.Config) (resource.Resource, error) {
 		return nil, cfg.Errorf("path", "must not contain a NUL byte")
 	case strings.ContainsAny(p, "\n\r"):
 		return nil, cfg.Errorf("path", "must not contain a line break")
+	case !utf8.ValidString(p):
+		return nil, cfg.Errorf("path", "must be valid UTF-8: pinery edits /etc/fstab as text")
 	case !strings.HasPrefix(p, "/"):
 		return nil, cfg.Errorf("path", "must be an absolute path (starting with /), not %q; swap is not managed by mount", p)
 	case p == "/":
@@ -175,6 +178,8 @@ func New(cfg resource.Config) (resource.Resource, error) {
 			return nil, cfg.Errorf(f.name, "must not contain a NUL byte")
 		case strings.ContainsAny(v, "\n\r"):
 			return nil, cfg.Errorf(f.name, "must not contain a line break")
+		case !utf8.ValidString(v):
+			return nil, cfg.Errorf(f.name, "must be valid UTF-8: pinery edits /etc/fstab as text")
 		case f.name != "source" && strings.ContainsAny(v, " \t\\"):
 			return nil, cfg.Errorf(f.name, "must not contain spaces, tabs or backslashes, not %q", v)
 		case f.name == "source" && strings.HasPrefix(v, "#"):

@@ -99,6 +99,9 @@ func New(cfg resource.Config) (resource.Resource, error) {
 	}
 	s.name, s.proc = name, "/proc/sys/"+swap(name)
 	s.conf = confDir + "/60-pinery-" + strings.ReplaceAll(name, "/", "_") + ".conf"
+	if len(s.conf)-len(confDir)-1 > 255 {
+		return nil, cfg.Errorf("name", "is %d bytes long: the name of its file in %s would be longer than Linux allows", len(name), confDir)
+	}
 
 	v := cfg.String("value")
 	switch {

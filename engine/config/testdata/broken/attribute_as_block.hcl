@@ -1,0 +1,2 @@
+# want: Unsupported argument
+locals = 1

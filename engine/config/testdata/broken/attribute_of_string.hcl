@@ -1,0 +1,5 @@
+# want: Unsupported attribute
+file "x" {
+  path    = "/x"
+  content = "a".b
+}

@@ -1,0 +1,4 @@
+# want: Invalid escape sequence
+locals {
+  a = "\q"
+}

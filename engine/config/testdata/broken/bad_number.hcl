@@ -1,0 +1,4 @@
+# want: Missing newline after argument
+locals {
+  a = 1e
+}

@@ -1,0 +1,4 @@
+# want: Invalid type specification
+variable "x" {
+  type = strin
+}

@@ -1,0 +1,6 @@
+# want: Unsupported block type
+file "x" {
+  path = "/x"
+  content {
+  }
+}

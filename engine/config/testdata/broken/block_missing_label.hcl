@@ -1,0 +1,4 @@
+# want: Missing name for file
+file {
+  path = "/x"
+}

@@ -1,0 +1,5 @@
+# want: Unknown variable
+file "x" {
+  path    = "/x/${count.index}"
+  content = "x"
+}

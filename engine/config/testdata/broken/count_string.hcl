@@ -1,0 +1,6 @@
+# want: Invalid count
+file "x" {
+  count   = "many"
+  path    = "/x${count.index}"
+  content = "x"
+}

@@ -1,0 +1,4 @@
+# want: Invalid expression
+locals {
+  a = 1 +
+}

@@ -1,0 +1,5 @@
+# want: Invalid default value for variable
+variable "x" {
+  type    = number
+  default = "many"
+}

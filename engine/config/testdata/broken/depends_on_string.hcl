@@ -1,0 +1,6 @@
+# want: Invalid reference
+file "a" {
+  path       = "/a"
+  content    = "a"
+  depends_on = ["file.b"]
+}

@@ -1,0 +1,5 @@
+# want: Attribute redefined
+locals {
+  a = 1
+  a = 2
+}

@@ -1,0 +1,5 @@
+# want: Duplicate object key
+file "x" {
+  path    = "/x"
+  content = jsonencode({ for x in ["a", "a"] : x => 1 })
+}

@@ -1,0 +1,4 @@
+# want: Unexpected endif directive
+locals {
+  a = "x%{ endif }"
+}

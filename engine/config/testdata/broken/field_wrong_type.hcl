@@ -1,0 +1,5 @@
+# want: Incorrect attribute value type
+file "x" {
+  path    = ["/x"]
+  content = "x"
+}

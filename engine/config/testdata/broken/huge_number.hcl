@@ -1,0 +1,6 @@
+# want: Invalid count
+file "x" {
+  count   = 1e400
+  path    = "/x${count.index}"
+  content = "x"
+}

@@ -1,0 +1,5 @@
+# want: Invalid index
+file "x" {
+  path    = "/x"
+  content = ["a"][5]
+}

@@ -1,0 +1,4 @@
+# want: Invalid character
+locals {
+  a = 1 @ 2
+}

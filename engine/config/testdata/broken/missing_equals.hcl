@@ -1,0 +1,4 @@
+# want: Argument or block definition required
+variable "x" {
+  default 1
+}

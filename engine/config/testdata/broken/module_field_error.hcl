@@ -1,0 +1,5 @@
+# want: Invalid file resource
+file "x" {
+  path    = "relative/path"
+  content = "x"
+}

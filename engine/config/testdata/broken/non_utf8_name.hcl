@@ -1,0 +1,4 @@
+# want: Invalid character
+locals {
+  ÿ = 1
+}

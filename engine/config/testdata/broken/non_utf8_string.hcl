@@ -1,0 +1,4 @@
+# want: Invalid character encoding
+locals {
+  a = "café"
+}

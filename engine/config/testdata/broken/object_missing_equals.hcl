@@ -1,0 +1,4 @@
+# want: Missing key/value separator
+locals {
+  a = { "x" 1 }
+}

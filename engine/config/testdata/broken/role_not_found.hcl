@@ -1,0 +1,4 @@
+# want: Role not found
+role "web" {
+  source = "./no-such-role"
+}

@@ -1,0 +1,5 @@
+# want: Dependency cycle
+file "x" {
+  path    = "/x"
+  content = file.x.path
+}

@@ -1,0 +1,4 @@
+# want: Missing false expression in conditional
+locals {
+  a = true ? 1
+}

@@ -1,0 +1,2 @@
+# want: Extraneous label for variable
+variable "a" "b" {}

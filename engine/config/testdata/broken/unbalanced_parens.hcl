@@ -1,0 +1,4 @@
+# want: Unbalanced parentheses
+locals {
+  a = (1 + 2
+}

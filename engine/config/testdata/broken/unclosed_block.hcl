@@ -1,0 +1,3 @@
+# want: Unclosed configuration block
+file "x" {
+  path = "/x"

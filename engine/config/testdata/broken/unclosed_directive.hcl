@@ -1,0 +1,4 @@
+# want: Unexpected end of template
+locals {
+  a = "%{ if true }x"
+}

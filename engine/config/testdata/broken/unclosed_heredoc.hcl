@@ -1,0 +1,5 @@
+# want: Unterminated template string
+locals {
+  a = <<EOT
+line
+}

@@ -1,0 +1,6 @@
+# want: Unexpected end of template
+locals {
+  a = <<EOT
+%{ if true }x
+EOT
+}

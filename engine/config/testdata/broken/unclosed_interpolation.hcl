@@ -1,0 +1,4 @@
+# want: Invalid multi-line string
+locals {
+  a = "${var.x"
+}

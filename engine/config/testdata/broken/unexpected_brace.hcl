@@ -1,0 +1,2 @@
+# want: Argument or block definition required
+}

@@ -1,0 +1,4 @@
+# want: Unsupported block type
+nosuch "x" {
+  a = 1
+}

@@ -1,0 +1,4 @@
+# want: Unterminated template string
+locals {
+  a = "abc
+}

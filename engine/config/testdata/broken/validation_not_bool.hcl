@@ -1,0 +1,8 @@
+# want: Invalid validation
+variable "x" {
+  default = "a"
+  validation {
+    condition     = "yes"
+    error_message = "no"
+  }
+}

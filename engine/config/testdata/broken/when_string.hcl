@@ -1,0 +1,6 @@
+# want: Invalid when
+file "x" {
+  when    = "yes"
+  path    = "/x"
+  content = "x"
+}

@@ -1,0 +1,5 @@
+# want: Not enough function arguments
+file "x" {
+  path    = "/x"
+  content = upper()
+}

@@ -1,0 +1,5 @@
+# want: Invalid function argument
+file "x" {
+  path    = "/x"
+  content = upper(["a"])
+}
