@@ -380,7 +380,16 @@ func expand(r *config.Resource, ctx *hcl.EvalContext) ([]instance, hcl.Diagnosti
 		if diags.HasErrors() {
 			return nil, diags
 		}
-		v, _ = v.Unmark()
+		// The keys become resource addresses, shown in every plan and
+		// event: a sensitive map or set would show its secrets there.
+		if v.IsMarked() || v.Type().IsSetType() && v.ContainsMarked() {
+			return nil, append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Sensitive for_each",
+				Detail:   "for_each's keys name the instances in plans and events, so they cannot be sensitive. Iterate over keys that are not secret: a map whose values only are sensitive, or nonsensitive(...) around keys you know are safe to show.",
+				Subject:  r.ForEach.Range().Ptr(),
+			})
+		}
 		bad := func(why string) hcl.Diagnostics {
 			return append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -403,7 +412,6 @@ func expand(r *config.Resource, ctx *hcl.EvalContext) ([]instance, hcl.Diagnosti
 		case ty.IsSetType() && ty.ElementType() == cty.String:
 			for it := v.ElementIterator(); it.Next(); {
 				_, val := it.Element()
-				val, _ = val.Unmark()
 				if val.IsNull() {
 					return nil, bad("for_each has a null element.")
 				}

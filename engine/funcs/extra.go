@@ -90,10 +90,23 @@ func fileSHA256Func(baseDir string) function.Function {
 	})
 }
 
+// nonsensitiveFunc is Terraform's nonsensitive: the value without its
+// sensitive mark, for what the author knows is safe to show (the names of
+// a map of secrets, say). The only marks pinery uses are sensitivity marks.
+var nonsensitiveFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowMarked: true, AllowNull: true, AllowUnknown: true}},
+	Type:   func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		v, _ := args[0].UnmarkDeep()
+		return v, nil
+	},
+})
+
 func extra(baseDir string) map[string]function.Function {
 	return map[string]function.Function{
-		"filesha256": fileSHA256Func(baseDir),
-		"startswith": prefixFunc(strings.HasPrefix), "endswith": prefixFunc(strings.HasSuffix),
+		"nonsensitive": nonsensitiveFunc,
+		"filesha256":   fileSHA256Func(baseDir),
+		"startswith":   prefixFunc(strings.HasPrefix), "endswith": prefixFunc(strings.HasSuffix),
 		"alltrue": boolsFunc(true), "anytrue": boolsFunc(false), "sum": sumFunc,
 	}
 }
