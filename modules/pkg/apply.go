@@ -91,6 +91,9 @@ func updateScript(items []item) string {
 		if valid < 0 || it.p.cacheValid < valid {
 			valid = it.p.cacheValid
 		}
+		if it.pl.Stale {
+			valid = 0
+		}
 	}
 	if valid < 0 {
 		return ""

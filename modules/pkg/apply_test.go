@@ -99,6 +99,13 @@ func TestUpdateScriptChoice(t *testing.T) {
 	if strings.Contains(s, "find ") || !strings.Contains(s, " update ") {
 		t.Errorf("cache_valid_time = 0 always updates:\n%s", s)
 	}
+	// A pinned version the lists do not have: update however fresh they are.
+	stale := it(t, "hello", "install", "hello=1.1", "cache_valid_time", resource.Num(7200))
+	stale.pl.Stale = true
+	s = updateScript([]item{it(t, "nginx", "install", "nginx", "cache_valid_time", resource.Num(7200)), stale})
+	if strings.Contains(s, "find ") || !strings.Contains(s, " update ") {
+		t.Errorf("a version missing from the lists must update them:\n%s", s)
+	}
 }
 
 // applyAll runs ApplyAll for real through sh, with a fake apt-get.

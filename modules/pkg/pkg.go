@@ -35,7 +35,8 @@ keeping locally modified configuration files (` + "`--force-confold`" + `). Befo
 installing, ` + "`apt-get update`" + ` runs once when any of them has
 ` + "`update_cache`" + ` set and the lists are missing, older than
 ` + "`cache_valid_time`" + `, or older than a change to
-` + "`/etc/apt/sources.list(.d)`" + `; this is checked again at apply time. apt
+` + "`/etc/apt/sources.list(.d)`" + `, or when a pinned ` + "`version`" + ` is not in them (a repository
+published it since the last update); this is checked again at apply time. apt
 waits up to 60 seconds for another apt or dpkg process to release its lock.
 Package names are matched exactly, never as patterns or regular expressions.
 

@@ -158,7 +158,7 @@ func TestPlan(t *testing.T) {
 			planned{Op: "install", Spec: "nginx=1.22.1-9"}},
 		{"pinned unavailable", with(nginx, "version", s("1.24.0-1")), "dpkg=ii |1.22.1-9|\ndpkgrc=0\n" + policyNginx, resource.Update,
 			[]resource.Change{{Field: "version", Old: "1.22.1-9", New: "1.24.0-1 (not in the apt lists yet)"}},
-			planned{Op: "install", Spec: "nginx=1.24.0-1"}},
+			planned{Op: "install", Spec: "nginx=1.24.0-1", Stale: true}},
 		{"pinned missing", with(nginx, "version", s("1.22.1-9")), "dpkgrc=1\n" + policyNginx, resource.Create,
 			[]resource.Change{{Field: "state", Old: "absent", New: "present"}, {Field: "version", New: "1.22.1-9"}},
 			planned{Op: "install", Spec: "nginx=1.22.1-9"}},

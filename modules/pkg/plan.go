@@ -12,6 +12,10 @@ import (
 type planned struct {
 	Op   string // "install", "remove" or "purge"
 	Spec string // the apt argument: "name" or "name=version"
+	// Stale: the version asked for is not in the host's apt lists, so
+	// they are refreshed before installing however fresh they look (a
+	// repository published a new version since the last update).
+	Stale bool
 }
 
 const knownAfterApply = "(known after apply)"
@@ -55,7 +59,7 @@ func (p *Package) Plan(out resource.ProbeResult) (*resource.Diff, error) {
 		return &resource.Diff{
 			Action:  resource.Update,
 			Changes: []resource.Change{{Field: "version", Old: cur.version, New: p.version + p.unavailable(o, p.version)}},
-			Private: planned{Op: "install", Spec: p.spec()},
+			Private: planned{Op: "install", Spec: p.spec(), Stale: p.unavailable(o, p.version) != ""},
 		}, nil
 	case cur.broken():
 		return &resource.Diff{
@@ -64,9 +68,10 @@ func (p *Package) Plan(out resource.ProbeResult) (*resource.Diff, error) {
 			Private: planned{Op: "install", Spec: p.spec()},
 		}, nil
 	}
-	v := p.version
+	v, stale := p.version, false
 	if v != "" {
 		v += p.unavailable(o, v)
+		stale = p.unavailable(o, p.version) != ""
 	} else {
 		v = p.candidate(o)
 	}
@@ -76,7 +81,7 @@ func (p *Package) Plan(out resource.ProbeResult) (*resource.Diff, error) {
 			{Field: "state", Old: cur.describe(), New: "present"},
 			{Field: "version", New: v},
 		},
-		Private: planned{Op: "install", Spec: p.spec()},
+		Private: planned{Op: "install", Spec: p.spec(), Stale: stale},
 	}, nil
 }
 
