@@ -441,6 +441,21 @@ func (l *Line) Apply(ctx context.Context, h resource.Runner, d *resource.Diff) e
 	if err != nil {
 		return err
 	}
+	if res.ExitCode == 5 && !priv.Deferred {
+		// Changed since the plan: by another line resource of this run?
+		if again, ok, err := l.replanOwn(ctx, h, priv); err != nil || ok {
+			if err != nil || again == nil {
+				return err
+			}
+			priv = again
+			if res, err = h.Run(ctx, l.writeScript(priv), bytes.NewReader(priv.content)); err != nil {
+				return err
+			}
+		}
+	}
+	if res.ExitCode == 0 {
+		recordEdit(h, priv.Path, oldSum(priv), priv.NewSum)
+	}
 	switch res.ExitCode {
 	case 3:
 		return fmt.Errorf("cannot create %q: its directory %q does not exist; declare a directory resource for it (and depend on it)", priv.Path, filepath.Dir(priv.Path))
@@ -450,6 +465,44 @@ func (l *Line) Apply(ctx context.Context, h resource.Runner, d *resource.Diff) e
 		return fmt.Errorf("%q has changed since the plan; plan again", l.path)
 	}
 	return res.Err(fmt.Sprintf("writing %q", priv.Path))
+}
+
+// replanOwn probes the file again after the write found it changed since
+// the plan. When only this run's own edits changed it (another line of the
+// same file), it returns the edit of the file as it is now (nil when there
+// is nothing left to do) and true.
+func (l *Line) replanOwn(ctx context.Context, h resource.Runner, priv *Private) (*Private, bool, error) {
+	res, err := h.Run(ctx, "LC_ALL=C; export LC_ALL\n(\n"+l.Probe()+"\n) </dev/null", nil)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := parseProbe(resource.ProbeResult{Stdout: res.Stdout, ExitCode: res.ExitCode})
+	if err != nil || !(p.typ == "none" || p.typ == "file" && p.fetched) {
+		return nil, false, nil
+	}
+	now := absent
+	if p.typ != "none" {
+		now = sum(p.content)
+	}
+	if !ownChange(h, priv.Path, oldSum(priv), now) {
+		return nil, false, nil
+	}
+	d, err := l.Plan(resource.ProbeResult{Stdout: res.Stdout, ExitCode: res.ExitCode})
+	if err != nil || d.Empty() {
+		return nil, err == nil, err
+	}
+	np, _ := d.Private.(*Private)
+	if np == nil || np.Path != priv.Path {
+		return nil, false, nil
+	}
+	return np, true, nil
+}
+
+func oldSum(priv *Private) string {
+	if !priv.Exists {
+		return absent
+	}
+	return priv.OldSum
 }
 
 // writeScript replaces the file atomically, and only if it is still what

@@ -318,3 +318,39 @@ func TestFleetTooBig(t *testing.T) {
 		t.Fatalf("want a size error, got %v", err)
 	}
 }
+
+// Two line resources of one file, both planned before either is applied:
+// the second finds the file changed by the first, which is this run's own
+// edit, and edits the file as it now is. Someone else's edit in between is
+// still refused (TestFleetChangedSincePlan).
+func TestFleetTwoLinesOneFile(t *testing.T) {
+	h, dir := host(t)
+	for _, create := range []bool{false, true} {
+		p := dir + fmt.Sprintf("/two-%t.conf", create)
+		if !create {
+			put(t, h, p, "a=1\nb=1\n")
+		}
+		a := newLine(t, map[string]cty.Value{"path": str(p), "line": str("a=2"), "match": str("^a="), "create": cty.BoolVal(create)})
+		b := newLine(t, map[string]cty.Value{"path": str(p), "line": str("b=2"), "match": str("^b="), "create": cty.BoolVal(create)})
+		da, db := plan(t, h, a), plan(t, h, b)
+		if err := a.Apply(context.Background(), h, da); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Apply(context.Background(), h, db); err != nil {
+			t.Fatalf("create=%t: the second line of the same file: %v", create, err)
+		}
+		want := "a=2\nb=2\n"
+		if create {
+			want = "a=2\nb=2\n"
+		}
+		if got := get(t, h, p); got != want {
+			t.Fatalf("create=%t: content %q, want %q", create, got, want)
+		}
+		if d := plan(t, h, b); !d.Empty() {
+			t.Fatalf("second plan not empty: %+v", d)
+		}
+	}
+	if l := leftovers(t, h, dir); l != "" {
+		t.Fatalf("temporary files left: %s", l)
+	}
+}
