@@ -169,6 +169,12 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Re
 	if s.sudo {
 		wrapped = "sudo -n " + wrapped
 	}
+	// sshd starts the command as a session leader: its pid is the process
+	// group of everything the command starts. It is told first, so that an
+	// interrupted command can be ended with its children (closing the
+	// session, or a signal request that OpenSSH may ignore, leaves them
+	// running).
+	wrapped = "echo " + pgidMarker + "$$ >&2; exec " + wrapped
 	if err := sess.Start(wrapped); err != nil {
 		return resource.Result{}, fmt.Errorf("starting command: %w", err)
 	}
@@ -177,12 +183,15 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Re
 	select {
 	case err = <-done:
 	case <-ctx.Done():
+		s.killGroup(errb.Bytes())
 		_ = sess.Signal(ssh.SIGKILL)
 		sess.Close()
 		<-done
-		return resource.Result{Stdout: out.Bytes(), Stderr: errb.Bytes(), ExitCode: -1}, ctx.Err()
+		stderr, _ := splitPgid(errb.Bytes())
+		return resource.Result{Stdout: out.Bytes(), Stderr: stderr, ExitCode: -1}, ctx.Err()
 	}
-	res := resource.Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	stderr, _ := splitPgid(errb.Bytes())
+	res := resource.Result{Stdout: out.Bytes(), Stderr: stderr}
 	if out.over || errb.over {
 		return res, fmt.Errorf("the host sent more than %d MiB of output for one command; refused", MaxOutput>>20)
 	}
@@ -199,6 +208,48 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Re
 		return res, err
 	}
 	return res, nil
+}
+
+const pgidMarker = "pinery-pgid="
+
+// splitPgid takes the process group line the command wrapper writes first
+// off stderr.
+func splitPgid(stderr []byte) (rest []byte, pgid int) {
+	line, tail, ok := bytes.Cut(stderr, []byte("\n"))
+	if !ok || !bytes.HasPrefix(line, []byte(pgidMarker)) {
+		return stderr, 0
+	}
+	n, err := strconv.Atoi(string(line[len(pgidMarker):]))
+	if err != nil || n <= 1 {
+		return stderr, 0
+	}
+	return tail, n
+}
+
+// killGroup ends an interrupted command's process group from a session of
+// its own, bounded in time: the connection may be what failed.
+func (s *SSH) killGroup(stderr []byte) {
+	_, pgid := splitPgid(stderr)
+	if pgid == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sess, err := s.client.NewSession()
+	if err != nil {
+		return
+	}
+	defer sess.Close()
+	kill := fmt.Sprintf("kill -KILL -- -%d", pgid)
+	if s.sudo {
+		kill = "sudo -n " + kill
+	}
+	done := make(chan struct{})
+	go func() { _ = sess.Run(kill); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // MaxOutput bounds what one command may send back (stdout; stderr gets a
