@@ -27,6 +27,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 type globals struct {
 	inventory   string
 	limit       string
+	shard       string // "I/N" of --shard
 	vars        []string
 	varFiles    []string
 	ageIDs      []string
@@ -80,6 +81,7 @@ shows what would change (plan) and changes exactly that (apply).`,
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.inventory, "inventory", "i", "", "inventory file (default $PINERY_INVENTORY)")
 	pf.StringVarP(&g.limit, "limit", "l", "", "select hosts: names, groups, globs; ! excludes, & intersects (e.g. 'web,!h3')")
+	pf.StringVar(&g.shard, "shard", "", "only the I-th of N stable slices of the selected hosts, for a CI matrix of N runners (e.g. 2/4)")
 	pf.BoolVar(&g.noColor, "no-color", false, "plain output without colours (also NO_COLOR=1)")
 	root.AddCommand(
 		newValidateCmd(g), newFmtCmd(g), newPlanCmd(g), newApplyCmd(g), newFactsCmd(g), newVersionCmd(g), newDocsCmd(g),

@@ -38,7 +38,11 @@ func (g *globals) loadInventory() (*inventory.Inventory, []*inventory.Host, hcl.
 	if err != nil {
 		return nil, nil, append(diags, errorDiag("Invalid --limit", err.Error())...)
 	}
-	return inv, hosts, diags
+	shard, err := inventory.ParseShard(g.shard)
+	if err != nil {
+		return nil, nil, append(diags, errorDiag("Invalid --shard", err.Error())...)
+	}
+	return inv, shard.Of(hosts), diags
 }
 
 func (g *globals) inputs() (eval.Inputs, hcl.Diagnostics) {

@@ -18,7 +18,7 @@ func (g *globals) savePlan(path, site string, r *engine.Run, p *plan.Plan) error
 	if err != nil {
 		return err
 	}
-	s.Site, s.Inventory, s.Limit, s.VarFiles = site, g.inventory, g.limit, g.varFiles
+	s.Site, s.Inventory, s.Limit, s.Shard, s.VarFiles = site, g.inventory, g.limit, g.shard, g.varFiles
 	sensitive := map[string]bool{}
 	for _, v := range r.Site.Variables {
 		sensitive[v.Name] = v.Sensitive
@@ -69,7 +69,7 @@ func (g *globals) applySaved(cmd *cobra.Command, path string) error {
 		}
 		vars = append(vars, kv)
 	}
-	g.inventory, g.limit, g.varFiles, g.vars = s.Inventory, s.Limit, s.VarFiles, vars
+	g.inventory, g.limit, g.shard, g.varFiles, g.vars = s.Inventory, s.Limit, s.Shard, s.VarFiles, vars
 	g.site = s.Site // a halted rollout is recorded there, for --resume
 
 	r, ok := g.prepare([]string{s.Site})

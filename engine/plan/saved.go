@@ -32,6 +32,7 @@ type Saved struct {
 	Site      string     `json:"site"`
 	Inventory string     `json:"inventory"`
 	Limit     string     `json:"limit,omitempty"`
+	Shard     string     `json:"shard,omitempty"` // --shard I/N
 	// Vars are the --var values; sensitive ones are listed by name only
 	// and must be given again to apply.
 	Vars          map[string]string `json:"vars,omitempty"`
