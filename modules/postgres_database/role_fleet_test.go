@@ -15,32 +15,23 @@ import (
 	"github.com/pinery/pinery/engine/resource/resourcetest"
 	"github.com/pinery/pinery/engine/transport/fleettest"
 	"github.com/pinery/pinery/modules/internal/psql/psqltest"
+	"github.com/pinery/pinery/states/statestest"
 )
 
-// buildPinery builds the CLI with the postgres modules linked in. Until
-// modules/all lists them, a build overlay adds the imports to package
-// main; once it does, the extra imports change nothing.
+// buildPinery builds the CLI, which links every module.
 func buildPinery(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	imports := filepath.Join(dir, "zz_postgres.go")
-	src := "package main\n\nimport (\n\t_ \"github.com/pinery/pinery/modules/postgres_database\"\n\t_ \"github.com/pinery/pinery/modules/postgres_role\"\n)\n"
-	overlay, _ := json.Marshal(map[string]any{"Replace": map[string]string{
-		filepath.Join(repoDir(t), "cmd", "pinery", "zz_postgres_modules.go"): imports,
-	}})
-	for name, b := range map[string][]byte{imports: []byte(src), filepath.Join(dir, "overlay.json"): overlay} {
-		if err := os.WriteFile(name, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(dir, "pinery")
-	cmd := exec.Command("go", "build", "-overlay", filepath.Join(dir, "overlay.json"), "-o", bin, "./cmd/pinery")
-	cmd.Dir = repoDir(t)
+	bin := filepath.Join(t.TempDir(), "pinery")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/pinery")
+	cmd.Dir = repoDir()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
 }
+
+// repoDir is the repository's root.
+func repoDir() string { return filepath.Dir(statestest.Library()) }
 
 // TestFleetRole applies the postgres role of the state library with the
 // CLI on h3 (amd64), as a site would: PostgreSQL installed and sized from
@@ -91,7 +82,7 @@ role "pg" {
 			args = append(args, site)
 		}
 		cmd := exec.Command(bin, append(args, "-i", filepath.Join(fleet, "inventory.hcl"), "-l", "h3")...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "NO_COLOR=1", "PINERY_STATES="+filepath.Join(repoDir(t), "states"), "PINERY_VAR_password="+password)
+		cmd.Env = append(os.Environ(), "HOME="+home, "NO_COLOR=1", "PINERY_STATES="+filepath.Join(repoDir(), "states"), "PINERY_VAR_password="+password)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		start := time.Now()

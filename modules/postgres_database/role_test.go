@@ -12,26 +12,15 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/pinery/pinery/engine/config"
-	"github.com/pinery/pinery/engine/eval"
-	"github.com/pinery/pinery/inventory"
 	_ "github.com/pinery/pinery/modules/all"
 	_ "github.com/pinery/pinery/modules/postgres_database"
 	_ "github.com/pinery/pinery/modules/postgres_role"
+	"github.com/pinery/pinery/states/statestest"
 )
 
 // The postgres role of the state library (states/postgres), tested here:
 // its memory sizing by evaluating it for boards of several sizes, and the
 // whole role applied by the CLI on a fleet host (role_fleet_test.go).
-
-func repoDir(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // settings is the role's `settings` output, and what its files say.
 type settings struct {
@@ -47,9 +36,8 @@ type settings struct {
 // given inputs, HCL) for a board with memoryMB of RAM, as the engine does
 // for a host, without contacting any: it returns the role's settings
 // output and the content of each file it would write, by address.
-func evalRole(t *testing.T, memoryMB int, inputs string) (settings, map[string]string, *eval.HostGraph) {
+func evalRole(t *testing.T, memoryMB int, inputs string) (settings, map[string]string, statestest.Result) {
 	t.Helper()
-	site := t.TempDir()
 	src := `role "pg" {
   source = "postgres"
   inputs = {` + inputs + `}
@@ -60,25 +48,9 @@ file "settings" {
   content = jsonencode(role.pg.settings)
 }
 `
-	if err := os.WriteFile(filepath.Join(site, "main.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := config.Load(site, config.Options{Library: []string{filepath.Join(repoDir(t), "states")}})
-	vars, d := eval.Variables(cfg, eval.Inputs{})
-	diags = append(diags, d...)
-	prog, d := eval.Compile(cfg)
-	diags = append(diags, d...)
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
-	facts := inventory.Facts{"hostname": "board", "kernel": "6.1", "arch": "aarch64", "cpu_count": "4", "memory_mb": strconv.Itoa(memoryMB)}
-	host := cty.ObjectVal(map[string]cty.Value{
-		"name": cty.StringVal("board"), "address": cty.StringVal("10.0.0.1"),
-		"groups": cty.ListValEmpty(cty.String), "vars": cty.EmptyObjectVal,
-	})
-	g, diags := prog.Host(eval.Scope{Var: vars, Host: host, Fact: facts.Value()})
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
+	g, errs := statestest.Eval(t, src, statestest.Board{MemoryMB: memoryMB})
+	if errs != "" {
+		t.Fatal(errs)
 	}
 	files := map[string]string{}
 	var out settings
@@ -149,7 +121,7 @@ func TestRoleMemorySizing(t *testing.T) {
 // then the five settings in MiB.
 func docTable(t *testing.T) [][6]int {
 	t.Helper()
-	f, err := os.Open(filepath.Join(repoDir(t), "docs", "roles", "postgres.md"))
+	f, err := os.Open(filepath.Join(repoDir(), "docs", "roles", "postgres.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

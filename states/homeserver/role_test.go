@@ -10,12 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zclconf/go-cty/cty"
-
-	"github.com/pinery/pinery/engine/config"
-	"github.com/pinery/pinery/engine/eval"
-	"github.com/pinery/pinery/inventory"
 	_ "github.com/pinery/pinery/modules/all"
+	"github.com/pinery/pinery/states/statestest"
 )
 
 // The homeserver role evaluated for boards of several sizes, as the engine
@@ -34,21 +30,11 @@ type memory struct {
 	CacheFactor float64 `json:"cache_factor"`
 }
 
-func repoDir(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // evalRole evaluates the role with the given extra inputs (HCL) for a board
 // with memoryMB of RAM: its memory output and the content of each file it
 // would write, by address; or the error diagnostics.
 func evalRole(t *testing.T, memoryMB int, inputs string) (memory, map[string]string, string) {
 	t.Helper()
-	site := t.TempDir()
 	// The required inputs, unless inputs sets them.
 	for _, req := range []string{`server_name = "example.org"`, `signing_key = "` + key + `"`, `index_url = "http://10.0.0.2/wheels/simple/"`} {
 		if !strings.Contains(inputs, strings.Fields(req)[0]+" =") {
@@ -67,30 +53,13 @@ file "memory" {
   content = jsonencode(role.hs.memory)
 }
 `
-	if err := os.WriteFile(filepath.Join(site, "main.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := config.Load(site, config.Options{Library: []string{filepath.Join(repoDir(t), "states")}})
-	vars, d := eval.Variables(cfg, eval.Inputs{})
-	diags = append(diags, d...)
-	prog, d := eval.Compile(cfg)
-	diags = append(diags, d...)
-	if diags.HasErrors() {
-		return memory{}, nil, diags.Error()
-	}
-	facts := inventory.Facts{"hostname": "board", "kernel": "6.1", "arch": "aarch64", "primary_ipv4": "10.0.0.1",
-		"cpu_count": "6", "memory_mb": strconv.Itoa(memoryMB)}
-	host := cty.ObjectVal(map[string]cty.Value{
-		"name": cty.StringVal("board"), "address": cty.StringVal("10.0.0.1"),
-		"groups": cty.ListValEmpty(cty.String), "vars": cty.EmptyObjectVal,
-	})
-	g, diags := prog.Host(eval.Scope{Var: vars, Host: host, Fact: facts.Value()})
-	if diags.HasErrors() {
-		return memory{}, nil, diags.Error()
+	res, errs := statestest.Eval(t, src, statestest.Board{Cores: 6, MemoryMB: memoryMB})
+	if errs != "" {
+		return memory{}, nil, errs
 	}
 	files := map[string]string{}
 	var out memory
-	for _, n := range g.Nodes {
+	for _, n := range res.Nodes {
 		c, ok := n.Config.Values["content"]
 		if !ok || c.IsNull() {
 			continue
@@ -196,7 +165,7 @@ func TestBadSigningKey(t *testing.T) {
 // MemoryMax, left to the OS.
 func docTable(t *testing.T) [][6]float64 {
 	t.Helper()
-	f, err := os.Open(filepath.Join(repoDir(t), "docs", "roles", "homeserver.md"))
+	f, err := os.Open(filepath.Join(statestest.Library(), "..", "docs", "roles", "homeserver.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
