@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/sourcegraph/conc/pool"
@@ -41,6 +42,10 @@ type Options struct {
 	Hosts       []*inventory.Host // selected hosts, in inventory order
 	Inputs      eval.Inputs
 	Parallelism int
+	// HostTimeout bounds each host's plan and, separately, its apply
+	// (0: none): a board that hangs mid-command is failed with the reason
+	// and its command killed, instead of holding the run forever.
+	HostTimeout time.Duration
 	Dial        Dialer // nil: SSH
 	// Library lists the state library's directories (roles named without
 	// a path); Inventory resolves roles' targets (nil: by host name and
@@ -263,7 +268,10 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
 	for _, h := range r.hosts {
 		p.Go(func() {
+			ctx, cancel := r.hostContext(ctx)
+			defer cancel()
 			h.plan = &plan.HostPlan{Host: h.inv.Name}
+			defer r.explainTimeout(ctx, &h.plan.Error)
 			h.dials++
 			conn, err := r.opts.Dial(ctx, h.inv)
 			if err != nil {
@@ -314,10 +322,31 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 		if _, fresh := facts[h]; !fresh || h.plan.Error != nil || h.graph == nil {
 			continue
 		}
-		p.Go(func() { h.probe(ctx) })
+		p.Go(func() {
+			ctx, cancel := r.hostContext(ctx)
+			defer cancel()
+			defer r.explainTimeout(ctx, &h.plan.Error)
+			h.probe(ctx)
+		})
 	}
 	p.Wait()
 	return r.plan(), diags
+}
+
+// hostContext bounds one host's work by HostTimeout.
+func (r *Run) hostContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.opts.HostTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, r.opts.HostTimeout)
+}
+
+// explainTimeout turns a host's bare "context deadline exceeded" into what
+// happened, when its own deadline (not the run's) passed.
+func (r *Run) explainTimeout(ctx context.Context, err *error) {
+	if *err != nil && r.opts.HostTimeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(*err, context.DeadlineExceeded) {
+		*err = fmt.Errorf("timed out after %s (--host-timeout); its command was ended", r.opts.HostTimeout)
+	}
 }
 
 func (r *Run) plan() *plan.Plan {
@@ -557,7 +586,12 @@ func (r *Run) applyHosts(ctx context.Context, idx []int, onEvent func(Event)) []
 	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
 	for j, i := range idx {
 		h := r.hosts[i]
-		p.Go(func() { results[j] = h.apply(ctx, emit) })
+		p.Go(func() {
+			ctx, cancel := r.hostContext(ctx)
+			defer cancel()
+			results[j] = h.apply(ctx, emit)
+			r.explainTimeout(ctx, &results[j].Err)
+		})
 	}
 	p.Wait()
 	return results
@@ -576,7 +610,11 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 			return
 		}
 		if conn.locked {
-			if err := unlock(ctx, h.conn); err != nil && res.Err == nil {
+			// Even when the run was interrupted or timed out: a short
+			// grace of its own, so the lock is not left behind.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := unlock(uctx, h.conn); err != nil && res.Err == nil {
 				res.Err = err
 			}
 		}
@@ -599,6 +637,9 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 	statusOf := func(n *eval.Node) Status { return status[index[n]] }
 	refreshed := make([]bool, len(nodes))
 	finish := func(i int, s Status, err error, note string) {
+		if s == StatusFailed && errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = errors.New("the host timed out (--host-timeout); its command was ended")
+		}
 		status[i] = s
 		switch s {
 		case StatusChanged:
@@ -625,7 +666,11 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 			continue
 		}
 		if ctx.Err() != nil {
-			finish(i, StatusSkipped, ctx.Err(), "interrupted")
+			note := "interrupted"
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				note = "the host timed out"
+			}
+			finish(i, StatusSkipped, ctx.Err(), note)
 			continue
 		}
 		d := h.diffs[i]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,6 +33,7 @@ type globals struct {
 	varFiles    []string
 	ageIDs      []string
 	parallelism int
+	hostTimeout time.Duration
 	stats       bool
 	jsonEvents  bool // apply --json: JSON lines instead of text
 	rollout     rolloutFlags
@@ -98,6 +100,7 @@ func addRunFlags(cmd *cobra.Command, g *globals) {
 	addVarFlags(cmd, g)
 	f := cmd.Flags()
 	f.IntVar(&g.parallelism, "parallelism", 64, "hosts handled at once")
+	f.DurationVar(&g.hostTimeout, "host-timeout", 0, "fail a host whose plan, or whose apply, takes longer than this (e.g. 15m), ending its command; default: no limit")
 	f.BoolVar(&g.stats, "stats", false, "print SSH connections and command sessions per host to stderr")
 }
 

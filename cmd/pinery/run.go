@@ -77,6 +77,7 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 		Hosts:       hosts,
 		Inputs:      in,
 		Parallelism: g.parallelism,
+		HostTimeout: g.hostTimeout,
 		Library:     lib,
 		Inventory:   inv,
 		FactsCache:  factsCacheDir(),
