@@ -3,18 +3,13 @@ package broker_test
 import (
 	"bufio"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/zclconf/go-cty/cty"
-
-	"github.com/pinery/pinery/engine/config"
-	"github.com/pinery/pinery/engine/eval"
-	"github.com/pinery/pinery/inventory"
 	_ "github.com/pinery/pinery/modules/all"
+	"github.com/pinery/pinery/states/statestest"
 )
 
 // The broker role, evaluated for a board as the engine does, without
@@ -29,7 +24,6 @@ const password = `password = "0123456789abcdef"` + "\n"
 // errors.
 func evalBroker(t *testing.T, inputs, address string, memoryMB int) (map[string]string, string) {
 	t.Helper()
-	site := t.TempDir()
 	src := `role "b" {
   source = "broker"
   inputs = {
@@ -42,27 +36,9 @@ file "url" {
   content = "${role.b.url} ${role.b.address} ${role.b.maxmemory_mb}"
 }
 `
-	if err := os.WriteFile(filepath.Join(site, "main.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	repo, _ := filepath.Abs("../..")
-	cfg, diags := config.Load(site, config.Options{Library: []string{filepath.Join(repo, "states")}})
-	vars, d := eval.Variables(cfg, eval.Inputs{})
-	diags = append(diags, d...)
-	prog, d := eval.Compile(cfg)
-	diags = append(diags, d...)
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
-	host := cty.ObjectVal(map[string]cty.Value{
-		"name": cty.StringVal("queue"), "address": cty.StringVal(address),
-		"groups": cty.ListValEmpty(cty.String), "vars": cty.EmptyObjectVal,
-	})
-	facts := inventory.Facts{"hostname": "queue", "kernel": "6.1", "arch": "aarch64", "primary_ipv4": "192.168.1.9",
-		"cpu_count": "4", "memory_mb": strconv.Itoa(memoryMB)}
-	g, diags := prog.Host(eval.Scope{Var: vars, Host: host, Fact: facts.Value()})
-	if diags.HasErrors() {
-		return nil, diags.Error()
+	g, errs := statestest.Eval(t, src, statestest.Board{Name: "queue", Address: address, IPv4: "192.168.1.9", MemoryMB: memoryMB})
+	if errs != "" {
+		return nil, errs
 	}
 	files := map[string]string{}
 	for _, n := range g.Nodes {

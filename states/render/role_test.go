@@ -3,7 +3,6 @@ package render_test
 import (
 	"bufio"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,10 +10,9 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/pinery/pinery/engine/config"
 	"github.com/pinery/pinery/engine/eval"
-	"github.com/pinery/pinery/inventory"
 	_ "github.com/pinery/pinery/modules/all"
+	"github.com/pinery/pinery/states/statestest"
 )
 
 // The render role (and the broker role it includes for a small site),
@@ -35,35 +33,20 @@ type board struct {
 // nodes by address, and the diagnostics when there are errors.
 func evalSite(t *testing.T, src string, b board) (map[string]*eval.Node, string) {
 	t.Helper()
-	site := t.TempDir()
-	if err := os.WriteFile(filepath.Join(site, "main.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
+	addr := map[string]string{"board1": "10.0.0.1", "board2": "10.0.0.2"}
+	others := map[string]string{}
+	for n, a := range addr {
+		if n != b.name {
+			others[n] = a
+		}
 	}
-	repo, _ := filepath.Abs("../..")
-	cfg, diags := config.Load(site, config.Options{Library: []string{filepath.Join(repo, "states")}})
-	vars, d := eval.Variables(cfg, eval.Inputs{})
-	diags = append(diags, d...)
-	prog, d := eval.Compile(cfg)
-	diags = append(diags, d...)
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
-	hostVal := func(name, addr string) cty.Value {
-		return cty.ObjectVal(map[string]cty.Value{
-			"name": cty.StringVal(name), "address": cty.StringVal(addr),
-			"groups": cty.ListValEmpty(cty.String), "vars": cty.EmptyObjectVal,
-		})
-	}
-	hosts := map[string]cty.Value{"board1": hostVal("board1", "10.0.0.1"), "board2": hostVal("board2", "10.0.0.2")}
-	fleet := cty.ObjectVal(map[string]cty.Value{"hosts": cty.ObjectVal(hosts), "groups": cty.EmptyObjectVal, "roles": cty.EmptyObjectVal})
-	facts := inventory.Facts{"hostname": b.name, "kernel": "6.1", "arch": "aarch64", "primary_ipv4": "192.168.1.9",
-		"cpu_count": strconv.Itoa(b.cores), "memory_mb": strconv.Itoa(b.memoryMB)}
-	g, diags := prog.Host(eval.Scope{Var: vars, Host: hosts[b.name], Fact: facts.Value(), Inventory: fleet})
-	if diags.HasErrors() {
-		return nil, diags.Error()
+	res, errs := statestest.Eval(t, src, statestest.Board{Name: b.name, Address: addr[b.name], IPv4: "192.168.1.9",
+		Cores: b.cores, MemoryMB: b.memoryMB, Others: others})
+	if errs != "" {
+		return nil, errs
 	}
 	nodes := map[string]*eval.Node{}
-	for _, n := range g.Nodes {
+	for _, n := range res.Nodes {
 		nodes[n.Addr()] = n
 	}
 	return nodes, ""

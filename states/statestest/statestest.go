@@ -23,9 +23,11 @@ import (
 // 4-core arm64 board named board1 at 10.0.0.1.
 type Board struct {
 	Name, Address string
+	IPv4          string // fact.primary_ipv4; default: Address
 	Cores         int
 	MemoryMB      int
-	Arch          string // uname -m: "aarch64", "x86_64"
+	Arch          string            // uname -m: "aarch64", "x86_64"
+	Others        map[string]string // more inventory hosts: name → address
 }
 
 // Library is the directory of the repository's state library.
@@ -77,17 +79,25 @@ func Eval(t testing.TB, src string, b Board, files ...string) (Result, string) {
 	if diags.HasErrors() {
 		return Result{}, diags.Error()
 	}
-	host := cty.ObjectVal(map[string]cty.Value{
-		"name": cty.StringVal(b.Name), "address": cty.StringVal(b.Address),
-		"groups": cty.ListVal([]cty.Value{cty.StringVal("all")}), "vars": cty.EmptyObjectVal,
-	})
+	hostVal := func(name, addr string) cty.Value {
+		return cty.ObjectVal(map[string]cty.Value{
+			"name": cty.StringVal(name), "address": cty.StringVal(addr),
+			"groups": cty.ListVal([]cty.Value{cty.StringVal("all")}), "vars": cty.EmptyObjectVal,
+		})
+	}
+	host := hostVal(b.Name, b.Address)
+	hosts, all := map[string]cty.Value{b.Name: host}, []cty.Value{cty.StringVal(b.Name)}
+	for name, addr := range b.Others {
+		hosts[name] = hostVal(name, addr)
+		all = append(all, cty.StringVal(name))
+	}
 	fleet := cty.ObjectVal(map[string]cty.Value{
-		"hosts":  cty.ObjectVal(map[string]cty.Value{b.Name: host}),
-		"groups": cty.ObjectVal(map[string]cty.Value{"all": cty.ListVal([]cty.Value{cty.StringVal(b.Name)})}),
+		"hosts":  cty.ObjectVal(hosts),
+		"groups": cty.ObjectVal(map[string]cty.Value{"all": cty.ListVal(all)}),
 		"roles":  cty.EmptyObjectVal,
 	})
 	facts := inventory.Facts{
-		"hostname": b.Name, "kernel": "6.1.0", "arch": b.Arch, "primary_ipv4": b.Address,
+		"hostname": b.Name, "kernel": "6.1.0", "arch": b.Arch, "primary_ipv4": b.IPv4,
 		"cpu_count": strconv.Itoa(b.Cores), "memory_mb": strconv.Itoa(b.MemoryMB),
 		"os_id": "debian", "os_version_id": "12", "os_codename": "bookworm", "init": "systemd",
 	}
@@ -125,6 +135,9 @@ func (b Board) withDefaults() Board {
 	}
 	if b.Arch == "" {
 		b.Arch = "aarch64"
+	}
+	if b.IPv4 == "" {
+		b.IPv4 = b.Address
 	}
 	return b
 }
