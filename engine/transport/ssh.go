@@ -186,7 +186,15 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Re
 		s.killGroup(errb.Bytes())
 		_ = sess.Signal(ssh.SIGKILL)
 		sess.Close()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			// The host does not answer (hung, frozen, cut off): this
+			// connection is of no more use, and closing it is what ends
+			// the wait.
+			s.client.Close()
+			<-done
+		}
 		stderr, _ := splitPgid(errb.Bytes())
 		return resource.Result{Stdout: out.Bytes(), Stderr: stderr, ExitCode: -1}, ctx.Err()
 	}
@@ -233,22 +241,24 @@ func (s *SSH) killGroup(stderr []byte) {
 	if pgid == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	sess, err := s.client.NewSession()
-	if err != nil {
-		return
-	}
-	defer sess.Close()
 	kill := fmt.Sprintf("kill -KILL -- -%d", pgid)
 	if s.sudo {
 		kill = "sudo -n " + kill
 	}
 	done := make(chan struct{})
-	go func() { _ = sess.Run(kill); close(done) }()
+	go func() {
+		defer close(done)
+		// Opening the session waits for the host too: inside the bound.
+		sess, err := s.client.NewSession()
+		if err != nil {
+			return
+		}
+		defer sess.Close()
+		_ = sess.Run(kill)
+	}()
 	select {
 	case <-done:
-	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
 	}
 }
 
