@@ -194,3 +194,30 @@ func TestRoleMaps(t *testing.T) {
 		}
 	}
 }
+
+// A password from a sensitive variable makes the whole roles map sensitive
+// when it enters the role; the role still names its instances by the map's
+// keys (not secret) and keeps the values sensitive.
+func TestRoleSensitivePassword(t *testing.T) {
+	res, errs := statestest.Eval(t, `
+variable "pw" {
+  type      = string
+  sensitive = true
+  default   = "hunter2-pg"
+}
+role "pg" {
+  source = "postgres"
+  inputs = { roles = { synapse = { password = var.pw } }, databases = { synapse = { owner = "synapse" } } }
+}
+`, statestest.Board{MemoryMB: 4096})
+	if errs != "" {
+		t.Fatal(errs)
+	}
+	n := res.Node(`role.pg.postgres_role.role["synapse"]`)
+	if n == nil || !n.Config.IsSensitive("password") {
+		t.Fatalf("role instance %v: missing, or its password not sensitive", n)
+	}
+	if res.Node(`role.pg.postgres_database.database["synapse"]`) == nil {
+		t.Fatal("database instance missing")
+	}
+}

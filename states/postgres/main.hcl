@@ -178,8 +178,11 @@ wait_for "ready" {
   watch      = [service.restart]
 }
 
+# Role and database names are not secret, but a password anywhere in the
+# map makes the whole map sensitive when it crosses into the role: the keys
+# are declared safe to show, the values stay sensitive.
 postgres_role "role" {
-  for_each         = var.roles
+  for_each         = { for k in nonsensitive(keys(var.roles)) : k => var.roles[k] }
   name             = each.key
   password         = each.value.password
   login            = each.value.login
@@ -192,7 +195,7 @@ postgres_role "role" {
 }
 
 postgres_database "database" {
-  for_each   = var.databases
+  for_each   = { for k in nonsensitive(keys(var.databases)) : k => var.databases[k] }
   name       = each.key
   owner      = each.value.owner
   encoding   = each.value.encoding
