@@ -1,10 +1,7 @@
 package postgresdatabase_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -121,21 +118,11 @@ func TestRoleMemorySizing(t *testing.T) {
 // then the five settings in MiB.
 func docTable(t *testing.T) [][6]int {
 	t.Helper()
-	f, err := os.Open(filepath.Join(repoDir(), "docs", "roles", "postgres.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	re := regexp.MustCompile(`^\| (\d+) \| (\d+)M \| (\d+)MB \| (\d+)MB \| (\d+)MB \| (\d+)MB \|$`)
 	var out [][6]int
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		m := re.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
+	for _, m := range statestest.DocRows(t, "postgres", regexp.MustCompile(`^\| (\d+) \| (\d+)M \| (\d+)MB \| (\d+)MB \| (\d+)MB \| (\d+)MB \|$`)) {
 		var r [6]int
 		for i := range r {
-			r[i], _ = strconv.Atoi(m[i+1])
+			r[i], _ = strconv.Atoi(m[i])
 		}
 		out = append(out, r)
 	}

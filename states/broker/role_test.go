@@ -1,8 +1,6 @@
 package broker_test
 
 import (
-	"bufio"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -101,30 +99,19 @@ appendfsync = "always"`, "10.0.0.1", 2000,
 
 // TestMemoryTable checks the table of docs/roles/broker.md against the role.
 func TestMemoryTable(t *testing.T) {
-	f, err := os.Open("../../docs/roles/broker.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	re := regexp.MustCompile(`^\| (\d+) \| (\d+) \|$`)
-	rows := 0
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		m := re.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		rows++
-		memoryMB, _ := strconv.Atoi(m[1])
+	rows := statestest.DocRows(t, "broker", regexp.MustCompile(`^\| (\d+) \| (\d+) \|$`))
+	for _, m := range rows {
+		memoryMB, _ := strconv.Atoi(m[0])
 		files, errs := evalBroker(t, password, "10.0.0.1", memoryMB)
 		if errs != "" {
 			t.Fatal(errs)
 		}
-		if want := "\nmaxmemory " + m[2] + "mb\n"; !strings.Contains(files["role.b.file.config"], want) {
-			t.Errorf("%s MiB: redis.conf lacks %q", m[1], want)
+		if want := "\nmaxmemory " + m[1] + "mb\n"; !strings.Contains(files["role.b.file.config"], want) {
+			t.Errorf("%s MiB: redis.conf lacks %q", m[0], want)
 		}
 	}
-	if rows < 3 {
-		t.Fatalf("docs/roles/broker.md has %d memory rows, want at least 3", rows)
+	if len(rows) < 3 {
+		t.Fatalf("docs/roles/broker.md has %d memory rows, want at least 3", len(rows))
 	}
 }
 

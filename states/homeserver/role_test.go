@@ -1,10 +1,7 @@
 package homeserver_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -165,21 +162,11 @@ func TestBadSigningKey(t *testing.T) {
 // MemoryMax, left to the OS.
 func docTable(t *testing.T) [][6]float64 {
 	t.Helper()
-	f, err := os.Open(filepath.Join(statestest.Library(), "..", "docs", "roles", "homeserver.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	re := regexp.MustCompile(`^\| (\d+) \| (\d+)M \| (\d+)M \| ([0-9.]+) \| (\d+)M \| (\d+)M \|$`)
 	var out [][6]float64
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		m := re.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
+	for _, m := range statestest.DocRows(t, "homeserver", regexp.MustCompile(`^\| (\d+) \| (\d+)M \| (\d+)M \| ([0-9.]+) \| (\d+)M \| (\d+)M \|$`)) {
 		var r [6]float64
 		for i := range r {
-			r[i], _ = strconv.ParseFloat(m[i+1], 64)
+			r[i], _ = strconv.ParseFloat(m[i], 64)
 		}
 		out = append(out, r)
 	}

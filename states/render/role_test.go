@@ -1,8 +1,6 @@
 package render_test
 
 import (
-	"bufio"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -151,24 +149,14 @@ type docRow struct {
 // docTable reads the sizing table of docs/roles/render.md.
 func docTable(t *testing.T) []docRow {
 	t.Helper()
-	f, err := os.Open("../../docs/roles/render.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	re := regexp.MustCompile(`^\| (\d+) \| (\d+) \| (no|yes)[^|]* \| (\d+) \| (\d+)M \|$`)
 	var out []docRow
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		m := re.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
+	for _, m := range statestest.DocRows(t, "render", regexp.MustCompile(`^\| (\d+) \| (\d+) \| (no|yes)[^|]* \| (\d+) \| (\d+)M \|$`)) {
 		var r docRow
-		r.memoryMB, _ = strconv.Atoi(m[1])
-		r.cores, _ = strconv.Atoi(m[2])
-		r.broker = m[3] == "yes"
-		r.conc, _ = strconv.Atoi(m[4])
-		r.memMax, _ = strconv.Atoi(m[5])
+		r.memoryMB, _ = strconv.Atoi(m[0])
+		r.cores, _ = strconv.Atoi(m[1])
+		r.broker = m[2] == "yes"
+		r.conc, _ = strconv.Atoi(m[3])
+		r.memMax, _ = strconv.Atoi(m[4])
 		out = append(out, r)
 	}
 	return out

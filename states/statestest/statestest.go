@@ -7,8 +7,10 @@ package statestest
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
@@ -140,4 +142,22 @@ func (b Board) withDefaults() Board {
 		b.IPv4 = b.Address
 	}
 	return b
+}
+
+// DocRows returns, for every line of docs/roles/NAME.md that the pattern
+// matches (a row of the page's sizing table), its submatches: the tables
+// users read are checked against what the roles compute.
+func DocRows(t testing.TB, name string, row *regexp.Regexp) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(Library()), "docs", "roles", name+".md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := row.FindStringSubmatch(line); m != nil {
+			out = append(out, m[1:])
+		}
+	}
+	return out
 }

@@ -41,16 +41,11 @@ func Dir(t testing.TB) string {
 // scripts do too.
 func Lock(t testing.TB) {
 	t.Helper()
-	dir := Dir(t)
-	f, err := os.OpenFile(filepath.Join(dir, "tests.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	release, err := hold(filepath.Join(Dir(t), "tests.lock"), 0o644)
 	if err != nil {
 		t.Fatalf("fleet lock: %v", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatalf("fleet lock: %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(release)
 }
 
 // Host returns the inventory entry of a fleet host ("h1" .. "h4": h1-h3
@@ -107,7 +102,13 @@ func LocalHostLock(t testing.TB) {
 // HoldLocalHost is LocalHostLock for a TestMain: it returns once this
 // machine is held, and release gives it back.
 func HoldLocalHost() (release func(), err error) {
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "pinery-local-host.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	return hold(filepath.Join(os.TempDir(), "pinery-local-host.lock"), 0o666)
+}
+
+// hold takes an exclusive flock on path (made with perm if missing),
+// waiting for it.
+func hold(path string, perm os.FileMode) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, perm)
 	if err != nil {
 		return nil, err
 	}
