@@ -32,34 +32,34 @@ func inventoryValue(inv *inventory.Inventory, site *config.Site) cty.Value {
 		if role.Parent != nil {
 			continue
 		}
-		var on []string
-		for _, h := range inv.Hosts {
-			if targets(inv, role, h) {
-				on = append(on, h.Name)
+		on := targeted(inv, role)
+		var list []string
+		for _, h := range inv.Hosts { // in inventory order
+			if on == nil || on[h.Name] {
+				list = append(list, h.Name)
 			}
 		}
-		roles[role.Name] = names(on)
+		roles[role.Name] = names(list)
 	}
 	return cty.ObjectVal(map[string]cty.Value{
 		"hosts": cty.ObjectVal(hosts), "groups": cty.ObjectVal(groups), "roles": cty.ObjectVal(roles),
 	})
 }
 
-// targets reports whether any of a role's targets selects the host (a role
-// without targets is on every host).
-func targets(inv *inventory.Inventory, role *config.Role, h *inventory.Host) bool {
+// targeted is the set of hosts a role's targets select, each selector
+// resolved once; nil for a role without targets (every host).
+func targeted(inv *inventory.Inventory, role *config.Role) map[string]bool {
 	if len(role.Targets) == 0 {
-		return true
+		return nil
 	}
+	on := map[string]bool{}
 	for _, sel := range role.Targets {
-		hs, _ := inv.Select(sel)
-		for _, x := range hs {
-			if x.Name == h.Name {
-				return true
-			}
+		hs, _ := inv.Select(sel) // a selector matching nothing selects nothing
+		for _, h := range hs {
+			on[h.Name] = true
 		}
 	}
-	return false
+	return on
 }
 
 func names(ns []string) cty.Value {
