@@ -207,18 +207,21 @@ func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
 	var order []key
 	byKey := map[key]*hcl.Diagnostic{}
 	hostsOf := map[key][]string{}
+	add := func(h *hostRun, diags hcl.Diagnostics) {
+		for _, d := range diags {
+			k := key{d.Summary, d.Detail, fmt.Sprint(d.Subject)}
+			if _, ok := byKey[k]; !ok {
+				order = append(order, k)
+				byKey[k] = d
+			}
+			hostsOf[k] = append(hostsOf[k], h.inv.Name)
+		}
+	}
 	for _, h := range r.hosts {
 		if h.graph != nil {
 			// Evaluated from cached facts that the probe confirmed: report
 			// its warnings like any host's.
-			for _, d := range h.specDiags {
-				k := key{d.Summary, d.Detail, fmt.Sprint(d.Subject)}
-				if _, ok := byKey[k]; !ok {
-					order = append(order, k)
-					byKey[k] = d
-				}
-				hostsOf[k] = append(hostsOf[k], h.inv.Name)
-			}
+			add(h, h.specDiags)
 			h.specDiags = nil
 			continue
 		}
@@ -232,14 +235,7 @@ func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
 		}
 		g, diags := r.program.Host(scope)
 		h.graph = g
-		for _, d := range diags {
-			k := key{d.Summary, d.Detail, fmt.Sprint(d.Subject)}
-			if _, ok := byKey[k]; !ok {
-				order = append(order, k)
-				byKey[k] = d
-			}
-			hostsOf[k] = append(hostsOf[k], h.inv.Name)
-		}
+		add(h, diags)
 		if diags.HasErrors() {
 			h.graph = nil
 		}
