@@ -6,7 +6,8 @@
 # Each host is a booted bookworm root filesystem (systemd as PID 1, real OpenSSH) in its own
 # network namespace, run by systemd-nspawn on an overlay over a cached base. Hosts h1..hN:
 # FLEET_AMD64 (default 3) amd64 hosts first, then FLEET_ARM64 (default 1) arm64 hosts running
-# under qemu-user. Host N is 10.231.0.(10+N); the machine is 10.231.0.1 on bridge fleet0 and runs
+# under qemu-user, then FLEET_EXTRA_AMD64 (default 2) more amd64 hosts: h1-h3 and h5-h6 amd64,
+# h4 arm64 by default (tests that need many hosts use h5, h6; the arm64 host keeps its name). Host N is 10.231.0.(10+N); the machine is 10.231.0.1 on bridge fleet0 and runs
 # apt-cacher-ng on 10.231.0.1:3142, which the hosts' apt uses. Hosts reach nothing else (the
 # machine does not forward for them, and their resolver is 127.0.0.1 so lookups fail fast).
 #
@@ -33,6 +34,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FLEET_DIR=${FLEET_DIR:-$(dirname "$HERE")/.fleet}
 FLEET_AMD64=${FLEET_AMD64:-3}
 FLEET_ARM64=${FLEET_ARM64:-1}
+FLEET_EXTRA_AMD64=${FLEET_EXTRA_AMD64:-2}
 BOOT_TIMEOUT=${FLEET_BOOT_TIMEOUT:-90}   # seconds per amd64 host; arm64 hosts get 3x
 STOP_TIMEOUT=${FLEET_STOP_TIMEOUT:-30}
 
@@ -66,10 +68,10 @@ log() { printf '[fleet %6ss] %s\n' "$(elapsed "$T0")" "$*"; }
 die() { printf 'fleet: error: %s\n' "$*" >&2; exit 1; }
 
 arch_of() { # host number -> amd64|arm64
-  if (($1 <= FLEET_AMD64)); then echo amd64; else echo arm64; fi
+  if (($1 <= FLEET_AMD64 || $1 > FLEET_AMD64 + FLEET_ARM64)); then echo amd64; else echo arm64; fi
 }
 addr_of() { echo "$NET.$((10 + $1))"; }
-total() { echo $((FLEET_AMD64 + FLEET_ARM64)); }
+total() { echo $((FLEET_AMD64 + FLEET_ARM64 + FLEET_EXTRA_AMD64)); }
 
 # Host numbers that have any piece on this machine (state dir, netns, veth, cgroup), so that
 # down and up also find what a crashed run left behind.
@@ -298,7 +300,7 @@ EOF
 
 ensure_bases() {
   local arch need=() pids=() t p
-  ((FLEET_AMD64 == 0)) || base_ok amd64 || need+=(amd64)
+  ((FLEET_AMD64 + FLEET_EXTRA_AMD64 == 0)) || base_ok amd64 || need+=(amd64)
   ((FLEET_ARM64 == 0)) || base_ok arm64 || need+=(arm64)
   if ((${#need[@]} == 0)); then
     log "bases: cached in $CACHE"
@@ -604,7 +606,7 @@ EOF
 cmd_up() {
   local t n keep=() new=() pids=() rc=0
   t=$(total)
-  ((t >= 1 && t <= 200)) || die "FLEET_AMD64 + FLEET_ARM64 must be 1..200 (is $t)"
+  ((t >= 1 && t <= 200)) || die "FLEET_AMD64 + FLEET_ARM64 + FLEET_EXTRA_AMD64 must be 1..200 (is $t)"
   need_tools
   take_lock
   prepare_machine
@@ -648,7 +650,7 @@ cmd_up() {
   for n in "${pids[@]}"; do wait "$n" || rc=1; done
   ((rc == 0)) || die "some hosts did not come up (fleet left as is; 'fleet.sh down' clears it)"
 
-  log "fleet up: $t hosts ($FLEET_AMD64 amd64, $FLEET_ARM64 arm64), inventory $FLEET_DIR/inventory.hcl, total $(elapsed "$T0") s"
+  log "fleet up: $t hosts ($((FLEET_AMD64 + FLEET_EXTRA_AMD64)) amd64, $FLEET_ARM64 arm64), inventory $FLEET_DIR/inventory.hcl, total $(elapsed "$T0") s"
 }
 
 cmd_down() {

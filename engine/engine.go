@@ -55,6 +55,10 @@ type Options struct {
 	// FactsCache is a directory where hosts' facts are kept between runs
 	// ("": none), so that a site using facts still probes in one session.
 	FactsCache string
+	// Started, when set, is told each time a resource's change (or
+	// refresh) begins on a host, for live progress displays. It must not
+	// block; it may be called from several hosts' goroutines at once.
+	Started func(host, addr string)
 }
 
 // Run is one plan (and maybe apply) over a set of hosts. It keeps one
@@ -72,12 +76,13 @@ type Run struct {
 }
 
 type hostRun struct {
-	inv   *inventory.Host
-	conn  transport.Host
-	graph *eval.HostGraph
-	diffs []*resource.Diff // parallel to graph.Nodes
-	plan  *plan.HostPlan
-	dials int
+	inv     *inventory.Host
+	conn    transport.Host
+	onStart func(host, addr string) // Options.Started
+	graph   *eval.HostGraph
+	diffs   []*resource.Diff // parallel to graph.Nodes
+	plan    *plan.HostPlan
+	dials   int
 	// owed lists the refreshes that earlier runs owe this host (from its
 	// journal); pending marks the nodes this run must refresh.
 	owed    []string
@@ -109,7 +114,7 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 		return r, diags
 	}
 	for _, h := range opts.Hosts {
-		r.hosts = append(r.hosts, &hostRun{inv: h})
+		r.hosts = append(r.hosts, &hostRun{inv: h, onStart: opts.Started})
 	}
 	if opts.Inventory != nil {
 		r.fleet = inventoryValue(opts.Inventory, site)
@@ -703,6 +708,7 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 					}
 					group = append(group, j)
 				}
+				h.started(nodes[i])
 				rs := make([]resource.Resource, len(group))
 				ds := make([]*resource.Diff, len(group))
 				for k, j := range group {
@@ -729,7 +735,7 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 				if each[0] != nil {
 					continue
 				}
-			} else if err := n.Impl.Apply(ctx, conn, d); err != nil {
+			} else if err := h.started(n).Impl.Apply(ctx, conn, d); err != nil {
 				if conn.lockErr != nil {
 					break
 				}
@@ -753,6 +759,7 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 				why = "owed by an earlier run"
 			}
 			if len(changed) > 0 || h.isOwed(n) {
+				h.started(n)
 				did, err := rf.Refresh(ctx, conn)
 				if conn.lockErr != nil {
 					break
@@ -785,6 +792,14 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 
 // hasWork reports whether applying would do anything on the host: a
 // change, a refresh, or a failure to report.
+// started tells Options.Started that n's change begins, and returns n.
+func (h *hostRun) started(n *eval.Node) *eval.Node {
+	if h.onStart != nil {
+		h.onStart(h.inv.Name, n.Addr())
+	}
+	return n
+}
+
 func (h *hostRun) hasWork() bool {
 	for i := range h.graph.Nodes {
 		if h.diffs[i] == nil || !h.diffs[i].Empty() || h.pending[i] {
