@@ -87,6 +87,10 @@ type hostRun struct {
 	// journal); pending marks the nodes this run must refresh.
 	owed    []string
 	pending []bool
+	// status and refreshed are this run's outcome of each node so far: a
+	// staged run applies a host in several calls.
+	status    []Status
+	refreshed []bool
 	// With cached facts: the facts, and the graph and diagnostics
 	// evaluated from them, used once the probe session confirms the facts.
 	cachedFacts inventory.Facts
@@ -109,6 +113,7 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 	diags = append(diags, d...)
 	program, d := eval.Compile(site)
 	diags = append(diags, d...)
+	diags = append(diags, checkStages(site)...)
 	r.vars, r.program = vars, program
 	if diags.HasErrors() {
 		return r, diags
@@ -574,7 +579,7 @@ func (r *Run) Apply(ctx context.Context, onEvent func(Event)) []HostResult {
 }
 
 // applyHosts applies the given hosts (indexes) in parallel.
-func (r *Run) applyHosts(ctx context.Context, idx []int, onEvent func(Event)) []HostResult {
+func (r *Run) applyHosts(ctx context.Context, idx []int, only func(*eval.Node) bool, onEvent func(Event)) []HostResult {
 	var mu sync.Mutex
 	emit := func(e Event) {
 		if onEvent != nil {
@@ -590,7 +595,7 @@ func (r *Run) applyHosts(ctx context.Context, idx []int, onEvent func(Event)) []
 		p.Go(func() {
 			ctx, cancel := r.hostContext(ctx)
 			defer cancel()
-			results[j] = h.apply(ctx, emit)
+			results[j] = h.apply(ctx, only, emit)
 			r.explainTimeout(ctx, &results[j].Err)
 		})
 	}
@@ -598,9 +603,13 @@ func (r *Run) applyHosts(ctx context.Context, idx []int, onEvent func(Event)) []
 	return results
 }
 
-func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) {
+// apply applies the host's plan. only, when not nil, limits it to the
+// nodes it accepts (a stage's
+// roles); what the others' statuses were in earlier calls still counts for
+// dependencies and watches, as if the host were applied in one go.
+func (h *hostRun) apply(ctx context.Context, only func(*eval.Node) bool, emit func(Event)) (res HostResult) {
 	res = HostResult{Host: h.inv.Name}
-	if !h.hasWork() {
+	if !h.hasWork(only) {
 		return res
 	}
 	// The first command run on the host takes its lock (lockingRunner).
@@ -625,18 +634,25 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 	for i, n := range nodes {
 		index[n] = i
 	}
-	status := make([]Status, len(nodes))
-	depsOK := func(i int) bool {
+	if h.status == nil {
+		h.status = make([]Status, len(nodes))
+		h.refreshed = make([]bool, len(nodes))
+	}
+	status, refreshed := h.status, h.refreshed
+	// depsOK reports whether i's dependencies went well, or else why not.
+	depsOK := func(i int) (bool, string) {
 		for _, d := range nodes[i].Deps {
 			s := status[index[d]]
+			if s == "" && only != nil && !only(d) {
+				return false, "it depends on " + d.Addr() + ", which no earlier stage applied"
+			}
 			if s == "" || (s == StatusFailed || s == StatusSkipped) && !contains(nodes[i].OnFail, d) {
-				return false
+				return false, "a dependency failed"
 			}
 		}
-		return true
+		return true, ""
 	}
 	statusOf := func(n *eval.Node) Status { return status[index[n]] }
-	refreshed := make([]bool, len(nodes))
 	finish := func(i int, s Status, err error, note string) {
 		if s == StatusFailed && errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = errors.New("the host timed out (--host-timeout); its command was ended")
@@ -655,15 +671,15 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 		}
 	}
 	for i, n := range nodes {
-		if status[i] != "" {
-			continue // applied with an aggregate
+		if status[i] != "" || only != nil && !only(n) {
+			continue // applied with an aggregate, or in another stage
 		}
 		if h.diffs[i] == nil {
 			finish(i, StatusFailed, h.plan.Resources[i].Error, "")
 			continue
 		}
-		if !depsOK(i) {
-			finish(i, StatusSkipped, nil, "a dependency failed")
+		if ok, why := depsOK(i); !ok {
+			finish(i, StatusSkipped, nil, why)
 			continue
 		}
 		if ctx.Err() != nil {
@@ -689,7 +705,7 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 				// rely as Salt's declaration order.
 			collect:
 				for j := i + 1; j < len(nodes); j++ {
-					if status[j] != "" || h.diffs[j] == nil {
+					if status[j] != "" || h.diffs[j] == nil || only != nil && !only(nodes[j]) {
 						continue
 					}
 					if nodes[j].Res.Type != n.Res.Type {
@@ -703,7 +719,7 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 						break collect // its refresh keeps its place
 					case h.diffs[j].Empty() || !gate(nodes[j], statusOf):
 						continue // nothing to do there
-					case !depsOK(j):
+					case !first(depsOK(j)):
 						break collect // it waits for something; so do those after it
 					}
 					group = append(group, j)
@@ -785,13 +801,15 @@ func (h *hostRun) apply(ctx context.Context, emit func(Event)) (res HostResult) 
 	if owed, changed := h.stillOwed(status, refreshed); changed {
 		if err := h.writeJournal(ctx, owed); err != nil && res.Err == nil {
 			res.Err = err
+		} else if err == nil {
+			h.owed = owed // a later stage's apply starts from what is on the host
 		}
 	}
 	return res
 }
 
-// hasWork reports whether applying would do anything on the host: a
-// change, a refresh, or a failure to report.
+func first(ok bool, _ string) bool { return ok }
+
 // started tells Options.Started that n's change begins, and returns n.
 func (h *hostRun) started(n *eval.Node) *eval.Node {
 	if h.onStart != nil {
@@ -800,8 +818,13 @@ func (h *hostRun) started(n *eval.Node) *eval.Node {
 	return n
 }
 
-func (h *hostRun) hasWork() bool {
-	for i := range h.graph.Nodes {
+// hasWork reports whether applying would do anything on the host: a
+// change, a refresh, or a failure to report.
+func (h *hostRun) hasWork(only func(*eval.Node) bool) bool {
+	for i, n := range h.graph.Nodes {
+		if only != nil && !only(n) {
+			continue
+		}
 		if h.diffs[i] == nil || !h.diffs[i].Empty() || h.pending[i] {
 			return true
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pinery/pinery/engine/eval"
 	"github.com/pinery/pinery/inventory"
 )
 
@@ -21,6 +22,9 @@ type Rollout struct {
 	// domain.
 	Domain func(*inventory.Host) string
 	Pause  time.Duration // between batches
+	// PowerCycles is how many times a host that stopped answering may be
+	// power-cycled out of band (its inventory power block) and retried.
+	PowerCycles int
 }
 
 // Amount is a number of hosts or a percentage of them.
@@ -63,6 +67,8 @@ type RolloutResult struct {
 	Outcomes []HostOutcome
 	Halted   bool
 	Reason   string // why it halted
+
+	failed, budget int // failed hosts, and how many were tolerated
 }
 
 // Batch reports a batch about to start: its number, its hosts, its domain.
@@ -75,13 +81,27 @@ type Batch struct {
 // ApplyRollout applies the plan batch by batch. Hosts that could not be
 // planned count as failed from the start.
 func (r *Run) ApplyRollout(ctx context.Context, ro Rollout, onBatch func(Batch), onEvent func(Event)) RolloutResult {
-	n := len(r.hosts)
-	out := RolloutResult{Results: make([]HostResult, n), Outcomes: make([]HostOutcome, n)}
-	failed := 0
-	var ready []int
+	all := make([]int, len(r.hosts))
+	for i := range all {
+		all[i] = i
+	}
+	return r.rollout(ctx, ro, all, nil, onBatch, onEvent)
+}
+
+// rollout applies the hosts idx (of the nodes only accepts) batch by
+// batch; the result covers every host of the run, those outside idx
+// untouched.
+func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eval.Node) bool, onBatch func(Batch), onEvent func(Event)) RolloutResult {
+	out := RolloutResult{Results: make([]HostResult, len(r.hosts)), Outcomes: make([]HostOutcome, len(r.hosts))}
 	for i, h := range r.hosts {
 		out.Results[i].Host = h.inv.Name
 		out.Outcomes[i] = OutcomeUntouched
+	}
+	n := len(idx)
+	failed := 0
+	var ready []int
+	for _, i := range idx {
+		h := r.hosts[i]
 		if h.plan == nil || h.plan.Error != nil || h.diffs == nil {
 			if h.plan != nil {
 				out.Results[i].Err = h.plan.Error
@@ -94,13 +114,13 @@ func (r *Run) ApplyRollout(ctx context.Context, ro Rollout, onBatch func(Batch),
 	}
 	budget := ro.MaxFailures.Of(n)
 	size := ro.Batch.Of(n)
-	if size <= 0 {
+	batched := size > 0 // one batch of everything has nothing to halt
+	if !batched {
 		size = len(ready)
-		budget = n // one batch: nothing to halt
 	}
 	batches := makeBatches(r, ready, size, ro.Domain)
 	for k, b := range batches {
-		if failed > budget {
+		if batched && failed > budget {
 			out.Halted = true
 			out.Reason = fmt.Sprintf("%d host(s) failed, more than the %d allowed", failed, budget)
 			break
@@ -122,7 +142,7 @@ func (r *Run) ApplyRollout(ctx context.Context, ro Rollout, onBatch func(Batch),
 			}
 			onBatch(Batch{Number: k + 1, Hosts: names, Domain: b.domain})
 		}
-		res := r.applyHosts(ctx, b.hosts, onEvent)
+		res := r.applyHosts(ctx, b.hosts, only, onEvent)
 		for j, i := range b.hosts {
 			out.Results[i] = res[j]
 			if res[j].Err != nil || res[j].Failed > 0 {
@@ -133,6 +153,7 @@ func (r *Run) ApplyRollout(ctx context.Context, ro Rollout, onBatch func(Batch),
 			}
 		}
 	}
+	out.failed, out.budget = failed, budget
 	return out
 }
 

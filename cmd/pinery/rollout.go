@@ -10,11 +10,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pinery/pinery/engine"
 	"github.com/pinery/pinery/engine/atomicfile"
-	"github.com/pinery/pinery/inventory"
 )
 
 // Exit codes of apply (docs/cli.md).
@@ -60,13 +58,7 @@ func (g *globals) rolloutSpec() (engine.Rollout, error) {
 	}
 	ro.Pause = g.rollout.pause
 	if name := g.rollout.domain; name != "" {
-		ro.Domain = func(h *inventory.Host) string {
-			v, ok := h.Vars[name]
-			if !ok || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
-				return ""
-			}
-			return v.AsString()
-		}
+		ro.Domain = engine.DomainVar(name)
 	}
 	return ro, nil
 }

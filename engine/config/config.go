@@ -28,6 +28,9 @@ type Site struct {
 	Locals    []*Local
 	Resources []*Resource // the site's own and every role's
 	Roles     []*Role
+	Stages    []*Stage // in declaration order; none: every host at once
+
+	stageRefs [][]hcl.Traversal // each stage's roles as written, until resolved
 }
 
 // Options are what loading needs besides the site's directory.
@@ -151,6 +154,8 @@ func Load(dir string, opts Options) (*Site, hcl.Diagnostics) {
 		diags = append(diags, site.addFile(f, dir, nil, opts)...)
 	}
 	diags = append(diags, site.checkUnique()...)
+	diags = append(diags, site.resolveStages(site.stageRefs)...)
+	site.stageRefs = nil
 	return site, diags
 }
 
@@ -187,6 +192,7 @@ func topSchema() *hcl.BodySchema {
 		{Type: "locals"},
 		{Type: "role", LabelNames: []string{"name"}},
 		{Type: "output", LabelNames: []string{"name"}},
+		{Type: "stage", LabelNames: []string{"name"}},
 	}}
 	for _, t := range resource.Types() {
 		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t.Name, LabelNames: []string{"name"}})
@@ -223,6 +229,22 @@ func (s *Site) addFile(f *hcl.File, baseDir string, role *Role, opts Options) hc
 			}
 		case "role":
 			diags = append(diags, s.decodeRole(b, opts, role)...)
+		case "stage":
+			if role != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Stage inside a role",
+					Detail:   "stage blocks order the site's roles across hosts; declare them in the site, not in a role.",
+					Subject:  b.DefRange.Ptr(),
+				})
+				continue
+			}
+			st, refs, d := decodeStage(b)
+			diags = append(diags, d...)
+			if st != nil {
+				s.Stages = append(s.Stages, st)
+				s.stageRefs = append(s.stageRefs, refs)
+			}
 		case "output":
 			if role == nil {
 				diags = append(diags, &hcl.Diagnostic{
