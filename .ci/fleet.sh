@@ -2,6 +2,7 @@
 # fleet.sh: a fleet of real Debian hosts on this machine for pinery's tests and demo.
 #
 #   bash .ci/fleet.sh up | down | status        (as root; packages: .ci/install-deps.sh)
+#   bash .ci/fleet.sh power on|off|status hN    (out-of-band power, for pinery's power tests)
 #
 # Each host is a booted bookworm root filesystem (systemd as PID 1, real OpenSSH) in its own
 # network namespace, run by systemd-nspawn on an overlay over a cached base. Hosts h1..hN:
@@ -676,6 +677,35 @@ cmd_down() {
   log "fleet down (bases kept in $CACHE), total $(elapsed "$T0") s"
 }
 
+# Out-of-band power for pinery's power tests, like a relay on a board's supply: off kills the
+# host at once (even frozen: cgroup.kill, then the freezer is cleared so the next boot runs),
+# on boots it without waiting, status exits 0 when on and 1 when off.
+cmd_power() {
+  local action=$1 n=$2 cg=$CG2/fleet/h$2 p
+  [[ -d $STATE/h$n ]] || die "host h$n is not in the fleet"
+  case $action in
+    off)
+      if [[ -e $cg/cgroup.kill ]]; then
+        echo 1 >"$cg/cgroup.kill"
+      else
+        if p=$(runner_pid "$n"); then kill -9 "$p" 2>/dev/null || true; fi
+        for p in $(cgroup_pids "$n"); do kill -9 "$p" 2>/dev/null || true; done
+      fi
+      for ((p = 0; p < 100; p++)); do [[ -z $(cgroup_pids "$n") ]] && break; sleep 0.1; done
+      [[ -z $(cgroup_pids "$n") ]] || die "host h$n: processes left after power off"
+      [[ ! -e $cg/cgroup.freeze ]] || echo 0 >"$cg/cgroup.freeze"
+      echo "=== fleet: power off at $(date -u +%FT%TZ) ===" >>"$STATE/h$n/console.log" ;;
+    on)
+      if runner_pid "$n" >/dev/null; then echo "h$n is already on"; return 0; fi
+      boot_host "$n" ;;
+    status)
+      if runner_pid "$n" >/dev/null; then echo "h$n: on"; return 0; fi
+      echo "h$n: off"
+      return 1 ;;
+    *) die "usage: fleet.sh power on|off|status hN" ;;
+  esac
+}
+
 cmd_status() {
   local hosts n ssh
   mapfile -t hosts < <(present_hosts)
@@ -698,6 +728,9 @@ case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  power)
+    [[ ${3:-} =~ ^h([0-9]+)$ ]] || die "usage: fleet.sh power on|off|status hN"
+    cmd_power "${2:-}" "${BASH_REMATCH[1]}" ;;
   pid1) # internal helper for tests: PID of host hN's init, for nsenter
     [[ ${2:-} =~ ^h([0-9]+)$ ]] || die "usage: fleet.sh pid1 hN"
     pid1 "${BASH_REMATCH[1]}" ;;

@@ -351,9 +351,20 @@ func (r *Run) hostContext(ctx context.Context) (context.Context, context.CancelF
 // happened, when its own deadline (not the run's) passed.
 func (r *Run) explainTimeout(ctx context.Context, err *error) {
 	if *err != nil && r.opts.HostTimeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(*err, context.DeadlineExceeded) {
-		*err = fmt.Errorf("timed out after %s (--host-timeout); its command was ended", r.opts.HostTimeout)
+		*err = hostTimeout(r.opts.HostTimeout)
 	}
 }
+
+// ErrHostTimeout is what a host that ran past --host-timeout failed with.
+var ErrHostTimeout = errors.New("host timed out")
+
+type hostTimeout time.Duration
+
+func (d hostTimeout) Error() string {
+	return fmt.Sprintf("timed out after %s (--host-timeout); its command was ended", time.Duration(d))
+}
+
+func (hostTimeout) Is(target error) bool { return target == ErrHostTimeout }
 
 func (r *Run) plan() *plan.Plan {
 	out := &plan.Plan{}
@@ -592,6 +603,13 @@ func (r *Run) applyHosts(ctx context.Context, idx []int, only func(*eval.Node) b
 	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
 	for j, i := range idx {
 		h := r.hosts[i]
+		if h.plan == nil || h.plan.Error != nil || h.diffs == nil {
+			results[j] = HostResult{Host: h.inv.Name, Err: errors.New("not planned")}
+			if h.plan != nil && h.plan.Error != nil {
+				results[j].Err = h.plan.Error
+			}
+			continue
+		}
 		p.Go(func() {
 			ctx, cancel := r.hostContext(ctx)
 			defer cancel()

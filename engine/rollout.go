@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pinery/pinery/engine/eval"
@@ -25,6 +26,8 @@ type Rollout struct {
 	// PowerCycles is how many times a host that stopped answering may be
 	// power-cycled out of band (its inventory power block) and retried.
 	PowerCycles int
+	// OnPower is told each step of such a recovery (nil: not told).
+	OnPower func(host, step string)
 }
 
 // Amount is a number of hosts or a percentage of them.
@@ -97,12 +100,22 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 		out.Results[i].Host = h.inv.Name
 		out.Outcomes[i] = OutcomeUntouched
 	}
+	// Recoveries run beside each other: their reports must not interleave.
+	var mu sync.Mutex
+	if onEvent != nil {
+		inner := onEvent
+		onEvent = func(e Event) { mu.Lock(); defer mu.Unlock(); inner(e) }
+	}
+	if ro.OnPower != nil {
+		inner := ro.OnPower
+		ro.OnPower = func(host, step string) { mu.Lock(); defer mu.Unlock(); inner(host, step) }
+	}
 	n := len(idx)
 	failed := 0
 	var ready []int
 	for _, i := range idx {
 		h := r.hosts[i]
-		if h.plan == nil || h.plan.Error != nil || h.diffs == nil {
+		if (h.plan == nil || h.plan.Error != nil || h.diffs == nil) && !(h.plan != nil && stoppedAnswering(h.plan.Error) && r.canRecover(ro, i)) {
 			if h.plan != nil {
 				out.Results[i].Err = h.plan.Error
 			}
@@ -143,6 +156,13 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 			onBatch(Batch{Number: k + 1, Hosts: names, Domain: b.domain})
 		}
 		res := r.applyHosts(ctx, b.hosts, only, onEvent)
+		var wg sync.WaitGroup
+		for j, i := range b.hosts {
+			if stoppedAnswering(res[j].Err) && r.canRecover(ro, i) {
+				wg.Go(func() { res[j] = r.recover(ctx, ro, i, res[j], only, onEvent) })
+			}
+		}
+		wg.Wait()
 		for j, i := range b.hosts {
 			out.Results[i] = res[j]
 			if res[j].Err != nil || res[j].Failed > 0 {

@@ -44,6 +44,9 @@ type Host struct {
 	// without SSH (connection = "local"): the controller as a host, for
 	// publishing a repository into a local directory or a pulled site.
 	Local bool
+	// Power switches the host out of band; nil when the inventory does
+	// not say how.
+	Power *Power
 	// Groups lists every group the host is in, directly or through a child
 	// group, sorted by name; it always holds "all".
 	Groups []string

@@ -25,10 +25,11 @@ var (
 		{Name: "user"}, {Name: "port"}, {Name: "identity_file"},
 		{Name: "known_hosts"}, {Name: "connect_timeout"}, {Name: "vars"},
 	}
-	defaultsSchema = &hcl.BodySchema{Attributes: connAttrs}
+	powerBlock     = []hcl.BlockHeaderSchema{{Type: "power"}}
+	defaultsSchema = &hcl.BodySchema{Attributes: connAttrs, Blocks: powerBlock}
 	hostSchema     = &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{
 		{Name: "address"}, {Name: "groups"}, {Name: "connection"},
-	}, connAttrs...)}
+	}, connAttrs...), Blocks: powerBlock}
 	groupSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "hosts"}, {Name: "children"}, {Name: "vars"},
 	}}
@@ -78,6 +79,7 @@ type conn struct {
 	known    *string
 	timeout  *time.Duration
 	vars     map[string]cty.Value
+	power    hcl.Attributes // of its power block
 }
 
 type hostEntry struct {
@@ -149,8 +151,9 @@ func (p *parser) decode(body hcl.Body) {
 				continue
 			}
 			p.defaultsRange = b.DefRange.Ptr()
-			attrs := p.content(b, defaultsSchema)
+			attrs, blocks := p.contentBlocks(b, defaultsSchema)
 			p.defaults = p.conn(attrs)
+			p.defaults.power = p.powerBlocks(blocks)
 		case "host":
 			p.hostBlock(b)
 		case "group":
@@ -160,9 +163,14 @@ func (p *parser) decode(body hcl.Body) {
 }
 
 func (p *parser) content(b *hcl.Block, schema *hcl.BodySchema) hcl.Attributes {
+	attrs, _ := p.contentBlocks(b, schema)
+	return attrs
+}
+
+func (p *parser) contentBlocks(b *hcl.Block, schema *hcl.BodySchema) (hcl.Attributes, hcl.Blocks) {
 	c, diags := b.Body.Content(schema)
 	p.diags = append(p.diags, diags...)
-	return c.Attributes
+	return c.Attributes, c.Blocks
 }
 
 // host returns the entry for name, creating an implicit host first seen at rng.
@@ -189,8 +197,9 @@ func (p *parser) group(name string, rng hcl.Range) *groupEntry {
 
 func (p *parser) hostBlock(b *hcl.Block) {
 	name := b.Labels[0]
-	attrs := p.content(b, hostSchema)
+	attrs, blocks := p.contentBlocks(b, hostSchema)
 	c := p.conn(attrs)
+	c.power = p.powerBlocks(blocks)
 	var address string
 	if a, ok := attrs["address"]; ok {
 		if s, ok := p.str(a); ok && s != nil {
@@ -603,6 +612,7 @@ func (p *parser) build() *Inventory {
 			h.KnownHosts = filepath.Join(home, DefaultKnownHosts[2:])
 		}
 		h.ConnectTimeout = *firstSet(e.conn.timeout, p.defaults.timeout, ptr(DefaultConnectTimeout))
+		h.Power = p.power(h, e.conn.power, p.defaults.power)
 
 		gs := hostGroups[h.Name]
 		sort.Slice(gs, func(i, j int) bool {
@@ -622,6 +632,7 @@ func (p *parser) build() *Inventory {
 		inv.Hosts = append(inv.Hosts, h)
 		inv.byName[h.Name] = h
 	}
+	p.checkPower(inv)
 	return inv
 }
 
