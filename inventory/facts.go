@@ -31,6 +31,7 @@ var (
 		"hostname", "fqdn", "os_id", "os_version_id", "os_codename", "os_pretty_name",
 		"kernel", "arch", "dpkg_arch", "cpu_count", "memory_mb", "init",
 		"board_model", "primary_ipv4", "virtualization",
+		"root_fs", "root_source", "root_network", "mounts", "disks",
 	}
 	numberFacts   = map[string]bool{"cpu_count": true, "memory_mb": true}
 	requiredFacts = []string{"hostname", "kernel", "arch", "cpu_count", "memory_mb"}
@@ -154,6 +155,69 @@ _pf_z=
 _pf_have systemd-detect-virt && _pf_z=$(systemd-detect-virt --container 2>/dev/null)
 _pf_emit virtualization "$_pf_z"
 
+# Root and real mounts from mountinfo, whose fields are already octal-escaped
+# (\040 for a space), so none holds a blank; entries are joined by "; ",
+# hence ';' in a field is escaped too (\073).
+_pf_esc() {
+	_pf_r= _pf_s=$1
+	while :; do
+		case $_pf_s in
+		*\;*) _pf_r="$_pf_r${_pf_s%%;*}\\073" _pf_s=${_pf_s#*;} ;;
+		*) _pf_r=$_pf_r$_pf_s; break ;;
+		esac
+	done
+}
+_pf_rfs= _pf_rsrc= _pf_rmm= _pf_mnt=
+if [ -r /proc/self/mountinfo ]; then
+	while read -r _pf_l; do
+		set -- $_pf_l
+		_pf_mm=$3 _pf_mp=$5
+		while [ $# -gt 0 ] && [ "$1" != - ]; do shift; done
+		[ $# -ge 3 ] || continue
+		_pf_t=$2 _pf_s=$3
+		[ "$_pf_mp" = / ] && _pf_rfs=$_pf_t _pf_rsrc=$_pf_s _pf_rmm=$_pf_mm
+		case $_pf_t in
+		proc | sysfs | cgroup | cgroup2 | tmpfs | devtmpfs | devpts | mqueue | debugfs | tracefs | securityfs | pstore | bpf | configfs | fusectl | hugetlbfs | autofs | binfmt_misc | efivarfs | rpc_pipefs | nsfs | ramfs | selinuxfs | nfsd | fuse.gvfsd-fuse | fuse.portal) continue ;;
+		esac
+		case $_pf_mp in
+		/proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /run | /run/*) continue ;;
+		*\\*) ;;
+		*) [ -d "$_pf_mp" ] || continue ;;
+		esac
+		_pf_e="$_pf_mp $_pf_t $_pf_s"
+		case $_pf_e in *\;*) _pf_esc "$_pf_e"; _pf_e=$_pf_r ;; esac
+		_pf_mnt="$_pf_mnt${_pf_mnt:+; }$_pf_e"
+	done </proc/self/mountinfo
+fi
+_pf_bd=
+if [ -n "$_pf_rmm" ] && [ -e "/sys/dev/block/$_pf_rmm" ]; then
+	_pf_bd=$(readlink -f "/sys/dev/block/$_pf_rmm" 2>/dev/null)
+	[ "$_pf_rsrc" = /dev/root ] && [ -n "$_pf_bd" ] && _pf_rsrc=/dev/${_pf_bd##*/}
+fi
+_pf_net=false
+case $_pf_rfs in nfs | nfs4 | cifs | smb3 | smbfs | ceph | glusterfs | fuse.glusterfs | fuse.sshfs) _pf_net=true ;; esac
+case $_pf_bd in */session[0-9]*/* | */nbd[0-9]* | */rbd[0-9]*) _pf_net=true ;; esac
+[ -n "$_pf_rfs" ] || _pf_net=
+_pf_emit root_fs "$_pf_rfs"
+_pf_emit root_source "$_pf_rsrc"
+_pf_emit root_network "$_pf_net"
+_pf_emit mounts "$_pf_mnt"
+
+_pf_dk=
+set +f
+for _pf_p in /sys/block/*; do
+	case ${_pf_p##*/} in loop* | ram* | zram* | "*") continue ;; esac
+	_pf_sz=
+	[ -r "$_pf_p/size" ] && read -r _pf_sz <"$_pf_p/size"
+	[ "${_pf_sz:-0}" -gt 0 ] 2>/dev/null || continue
+	_pf_rot=0 _pf_rem=0
+	[ -r "$_pf_p/queue/rotational" ] && read -r _pf_rot <"$_pf_p/queue/rotational"
+	[ -r "$_pf_p/removable" ] && read -r _pf_rem <"$_pf_p/removable"
+	_pf_dk="$_pf_dk${_pf_dk:+; }${_pf_p##*/} $((_pf_sz / 2048)) $_pf_rot $_pf_rem"
+done
+set -f
+_pf_emit disks "$_pf_dk"
+
 printf '%s\n' '` + FactsEnd + `'
 )
 `
@@ -166,8 +230,9 @@ func FactsScript() string { return factsScript }
 // ParseFacts parses the output of FactsScript. Everything before the
 // FactsStart line and after the FactsEnd line is ignored. It returns an
 // error, and no facts, when the markers are missing, a line has no '=' or
-// a bad key, a key repeats, or a required fact (hostname, kernel, arch,
-// cpu_count, memory_mb) is missing, empty or not a positive number.
+// a bad key, a key repeats, a required fact (hostname, kernel, arch,
+// cpu_count, memory_mb) is missing, empty or not a positive number, or
+// root_network, mounts or disks is malformed.
 func ParseFacts(out []byte) (Facts, error) {
 	lines := bytes.Split(out, []byte("\n"))
 	start := -1
@@ -205,6 +270,9 @@ func ParseFacts(out []byte) (Facts, error) {
 	}
 	if !ended {
 		return nil, fmt.Errorf("%w: end marker %s not found; the output is truncated", ErrFacts, FactsEnd)
+	}
+	if err := checkStructured(f); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFacts, err)
 	}
 	for _, k := range requiredFacts {
 		v, ok := f[k]
@@ -248,7 +316,8 @@ func trunc(s string) string {
 }
 
 // Value returns the facts as a cty object: cpu_count and memory_mb are
-// numbers (null when not a number), every other fact a string. Every fact
+// numbers (null when not a number), root_network a bool (null when not
+// known), mounts and disks lists of objects, every other fact a string. Every fact
 // the script knows is present ("" when not gathered), so states can refer to
 // any of them; unknown extra keys are kept as strings.
 func (f Facts) Value() cty.Value {
@@ -259,6 +328,7 @@ func (f Facts) Value() cty.Value {
 	for k, v := range f {
 		attrs[k] = cty.StringVal(strings.ToValidUTF8(v, "\uFFFD"))
 	}
+	structuredValues(f, attrs)
 	for k := range numberFacts {
 		n, err := strconv.ParseInt(f[k], 10, 64)
 		if err != nil {

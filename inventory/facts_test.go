@@ -66,6 +66,22 @@ func TestFactsScriptRuns(t *testing.T) {
 	if f["init"] == "" {
 		t.Errorf("init is empty")
 	}
+	// Every Linux machine has a root; the facts must say what it is, and
+	// list it among the mounts.
+	if f["root_fs"] == "" || f["root_source"] == "" || (f["root_network"] != "true" && f["root_network"] != "false") {
+		t.Errorf("root_fs %q, root_source %q, root_network %q", f["root_fs"], f["root_source"], f["root_network"])
+	}
+	if !strings.HasPrefix(f["mounts"], "/ "+f["root_fs"]+" ") && !strings.Contains(f["mounts"], "; / "+f["root_fs"]+" ") {
+		t.Errorf("mounts %q do not list / as %s", f["mounts"], f["root_fs"])
+	}
+	for _, noise := range []string{" proc ", " sysfs ", " cgroup2 ", " devpts ", "/proc", "/sys"} {
+		if strings.Contains(f["mounts"], noise) {
+			t.Errorf("mounts list %q: %s", noise, f["mounts"])
+		}
+	}
+	if strings.Contains(" "+f["disks"], " loop") || strings.Contains(" "+f["disks"], " zram") {
+		t.Errorf("disks list loop or zram devices: %s", f["disks"])
+	}
 	v := f.Value()
 	if !v.GetAttr("memory_mb").Type().Equals(cty.Number) || !v.GetAttr("arch").Type().Equals(cty.String) {
 		t.Errorf("Value types: %#v", v)
@@ -110,6 +126,14 @@ func TestParseFacts(t *testing.T) {
 		{name: "empty arch", out: strings.Replace(goodFacts, "arch=aarch64", "arch=", 1), wantErr: "required fact arch is empty"},
 		{name: "bad number", out: strings.Replace(goodFacts, "memory_mb=1985", "memory_mb=lots", 1), wantErr: "memory_mb=\"lots\" is not a positive"},
 		{name: "zero cpus", out: strings.Replace(goodFacts, "cpu_count=4", "cpu_count=0", 1), wantErr: "cpu_count"},
+		{name: "mounts", out: strings.Replace(goodFacts, "os_id=debian", "mounts=/ nfs4 10.0.0.1:/srv/sopine01; /boot vfat /dev/mmcblk0p1", 1),
+			want: map[string]string{"mounts": "/ nfs4 10.0.0.1:/srv/sopine01; /boot vfat /dev/mmcblk0p1"}},
+		{name: "mount without source", out: strings.Replace(goodFacts, "os_id=debian", "mounts=/ ext4", 1), wantErr: `mounts entry "/ ext4" does not have 3 fields`},
+		{name: "mounts, doubled blank", out: strings.Replace(goodFacts, "os_id=debian", "mounts=/  ext4 x", 1), wantErr: "mounts entry"},
+		{name: "mounts, empty entry", out: strings.Replace(goodFacts, "os_id=debian", "mounts=/ ext4 x; ", 1), wantErr: "mounts entry"},
+		{name: "disk size", out: strings.Replace(goodFacts, "os_id=debian", "disks=mmcblk0 lots 0 1", 1), wantErr: "disks entry"},
+		{name: "disk flag", out: strings.Replace(goodFacts, "os_id=debian", "disks=sda 100 2 0", 1), wantErr: "disks entry"},
+		{name: "root_network", out: strings.Replace(goodFacts, "os_id=debian", "root_network=yes", 1), wantErr: `root_network="yes" is not true or false`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,8 +178,50 @@ func TestFactsValue(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", k, got, want)
 		}
 	}
+	f = Facts{"root_network": "true", "root_fs": "nfs4",
+		"mounts": `/ nfs4 10.0.0.1:/srv/a\073b; /srv/my\040data ext4 /dev/sda1`,
+		"disks":  "sda 238475 1 0; mmcblk0 14910 0 1"}
+	v = f.Value()
+	for k, want := range map[string]cty.Value{
+		"root_network": cty.True,
+		"root_fs":      cty.StringVal("nfs4"),
+		"root_source":  cty.StringVal(""),
+		"mounts": cty.ListVal([]cty.Value{
+			cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal("/"), "fs": cty.StringVal("nfs4"), "source": cty.StringVal("10.0.0.1:/srv/a;b")}),
+			cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal("/srv/my data"), "fs": cty.StringVal("ext4"), "source": cty.StringVal("/dev/sda1")}),
+		}),
+		"disks": cty.ListVal([]cty.Value{
+			cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("sda"), "size_mb": cty.NumberIntVal(238475), "rotational": cty.True, "removable": cty.False}),
+			cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("mmcblk0"), "size_mb": cty.NumberIntVal(14910), "rotational": cty.False, "removable": cty.True}),
+		}),
+	} {
+		if got := v.GetAttr(k); !got.RawEquals(want) {
+			t.Errorf("%s = %#v, want %#v", k, got, want)
+		}
+	}
 	empty := Facts{}.Value()
+	if !empty.GetAttr("root_network").RawEquals(cty.NullVal(cty.Bool)) || empty.GetAttr("mounts").LengthInt() != 0 || empty.GetAttr("disks").LengthInt() != 0 {
+		t.Errorf("empty structured facts: %#v", empty)
+	}
 	if !empty.GetAttr("memory_mb").RawEquals(cty.NullVal(cty.Number)) || !empty.GetAttr("hostname").RawEquals(cty.StringVal("")) {
 		t.Errorf("empty facts: %#v", empty)
+	}
+}
+
+func TestUnescape(t *testing.T) {
+	for in, want := range map[string]string{
+		`plain`:         "plain",
+		`a\040b`:        "a b",
+		`tab\011x`:      "tab\tx",
+		`back\134slash`: `back\slash`,
+		`semi\073`:      "semi;",
+		`\04`:           `\04`,    // too short: kept
+		`\400`:          `\400`,   // above a byte: kept
+		`\08x`:          `\08x`,   // not octal: kept
+		`\377`:          "\uFFFD", // not UTF-8
+	} {
+		if got := unescape(in); got != want {
+			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -87,6 +87,7 @@ func FuzzParseFacts(f *testing.F) {
 	f.Add([]byte("banner\n" + goodFacts + "tail"))
 	f.Add([]byte("--pinery-facts--\nx\n--pinery-facts-end--\n"))
 	f.Add([]byte("--pinery-facts--\r\nhostname=\xff\r\n"))
+	f.Add([]byte(strings.Replace(goodFacts, "os_id=debian", "mounts=/ nfs x:/a\\073; /b ext4 c\ndisks=sda 1 0 1\nroot_network=true", 1)))
 	f.Fuzz(func(t *testing.T, out []byte) {
 		facts, err := ParseFacts(out)
 		if err != nil {

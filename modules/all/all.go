@@ -25,4 +25,5 @@ import (
 	_ "github.com/pinery/pinery/modules/systemd_unit"
 	_ "github.com/pinery/pinery/modules/user"
 	_ "github.com/pinery/pinery/modules/wait_for"
+	_ "github.com/pinery/pinery/modules/zram_swap"
 )
