@@ -78,6 +78,7 @@ type Run struct {
 type hostRun struct {
 	inv     *inventory.Host
 	conn    transport.Host
+	dial    Dialer                  // Options.Dial, to reach the host again after a reboot
 	onStart func(host, addr string) // Options.Started
 	graph   *eval.HostGraph
 	diffs   []*resource.Diff // parallel to graph.Nodes
@@ -119,7 +120,7 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 		return r, diags
 	}
 	for _, h := range opts.Hosts {
-		r.hosts = append(r.hosts, &hostRun{inv: h, onStart: opts.Started})
+		r.hosts = append(r.hosts, &hostRun{inv: h, onStart: opts.Started, dial: opts.Dial})
 	}
 	if opts.Inventory != nil {
 		r.fleet = inventoryValue(opts.Inventory, site)
@@ -775,6 +776,9 @@ func (h *hostRun) apply(ctx context.Context, only func(*eval.Node) bool, emit fu
 				}
 				finish(i, StatusFailed, err, "")
 				continue
+			} else if err := h.reconnect(ctx, conn, n); err != nil {
+				finish(i, StatusFailed, err, "")
+				continue
 			} else {
 				finish(i, StatusChanged, nil, "")
 			}
@@ -797,6 +801,9 @@ func (h *hostRun) apply(ctx context.Context, only func(*eval.Node) bool, emit fu
 				did, err := rf.Refresh(ctx, conn)
 				if conn.lockErr != nil {
 					break
+				}
+				if err == nil && did != "" {
+					err = h.reconnect(ctx, conn, n)
 				}
 				refreshed[i] = err == nil
 				switch {
@@ -827,6 +834,28 @@ func (h *hostRun) apply(ctx context.Context, only func(*eval.Node) bool, emit fu
 }
 
 func first(ok bool, _ string) bool { return ok }
+
+// reconnect lets a resource that makes the host unreachable for a while
+// (a reboot) reach it again; the run goes on over the new connection, which
+// still holds the host's lock (it lives on the host's disk).
+func (h *hostRun) reconnect(ctx context.Context, conn *lockingRunner, n *eval.Node) error {
+	rc, ok := n.Impl.(resource.Reconnector)
+	if !ok {
+		return nil
+	}
+	return rc.Reconnect(ctx, func(ctx context.Context) (resource.Runner, error) {
+		c, err := h.dial(ctx, h.inv)
+		if err != nil {
+			return nil, err
+		}
+		h.dials++
+		if h.conn != nil {
+			h.conn.Close()
+		}
+		h.conn, conn.conn = c, c
+		return c, nil
+	})
+}
 
 // started tells Options.Started that n's change begins, and returns n.
 func (h *hostRun) started(n *eval.Node) *eval.Node {

@@ -59,6 +59,9 @@ applied once.`,
 			defer g.closeState()
 			start := time.Now()
 			p, diags := r.Plan(ctx)
+			if err := g.interruptedBeforeApply(ctx); err != nil {
+				return err
+			}
 			if g.writeDiags(diags, r.Site.Parser) {
 				return exitError{1}
 			}
@@ -99,6 +102,7 @@ applied once.`,
 	addRolloutFlags(cmd, g)
 	cmd.Flags().BoolVar(&g.jsonEvents, "json", false, "write the plan and the apply as a stream of JSON lines (see docs/json.md); needs --auto-approve or a saved plan")
 	addBackendFlag(cmd, g)
+	addRunLabelFlag(cmd, g)
 	cmd.Flags().DurationVar(&g.state.lockTimeout, "lock-timeout", 0, "wait this long for the site lock held by another apply (default: fail at once, naming its holder)")
 	return cmd
 }
@@ -120,25 +124,30 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 	if err != nil {
 		return err
 	}
+	onAbort(ctx, func(settleBy time.Time) { g.abort(rec, hostsOf(p), settleBy) })
+	batched := ro.Batch.N > 0 // this rollout (or this stage's) goes in batches
 	onBatch := func(b engine.Batch) {
 		if g.jsonEvents {
 			_ = g.emit(map[string]any{"type": "batch", "number": b.Number, "hosts": b.Hosts, "domain": b.Domain})
 			return
 		}
-		if ro.Batch.N > 0 {
+		if batched {
 			dom := ""
 			if b.Domain != "" {
 				dom = " (" + g.rollout.domain + " " + b.Domain + ")"
 			}
-			fmt.Fprintf(g.stdout, "Batch %d: %s%s\n", b.Number, strings.Join(b.Hosts, ", "), dom)
+			g.println(fmt.Sprintf("Batch %d: %s%s", b.Number, strings.Join(b.Hosts, ", "), dom))
 		}
+		g.live.batch(b)
 	}
-	out := r.ApplyRollout(ctx, ro, onBatch, func(e engine.Event) {
+	onEvent := func(e engine.Event) {
+		e = g.tally.event(ctx, e)
 		rec.event(e)
 		if g.jsonEvents {
 			g.emitEvent(e)
 			return
 		}
+		g.live.event(e)
 		line := fmt.Sprintf("%s: %s %s", e.Host, e.Addr, e.Status)
 		if e.Note != "" {
 			line += ": " + e.Note
@@ -147,8 +156,34 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 			line += ": " + e.Err.Error()
 			line = paint(st.Remove, line)
 		}
-		fmt.Fprintln(g.stdout, line)
-	})
+		g.println(line)
+	}
+	g.live = g.startLive(p, start)
+	ro.OnPower = func(host, step string) {
+		if g.jsonEvents {
+			_ = g.emit(map[string]any{"type": "power", "host": host, "step": step})
+			return
+		}
+		g.println(host + ": " + step)
+	}
+	var out engine.RolloutResult
+	if stages := r.Stages(ro); stages != nil {
+		for i := range stages {
+			stages[i].Rollout.OnPower = ro.OnPower
+		}
+		out = r.ApplyStages(ctx, stages, func(s engine.Stage) {
+			batched = s.Rollout.Batch.N > 0
+			if g.jsonEvents {
+				_ = g.emit(map[string]any{"type": "stage", "name": s.Name, "hosts": s.Hosts})
+				return
+			}
+			g.println(fmt.Sprintf("Stage %s: %s", s.Name, strings.Join(s.Hosts, ", ")))
+		}, onBatch, onEvent)
+	} else {
+		out = r.ApplyRollout(ctx, ro, onBatch, onEvent)
+	}
+	g.live.close()
+	g.live = nil
 	results := out.Results
 	failed, notApplied := 0, 0
 	var changed int
@@ -167,10 +202,17 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 	switch {
 	case out.Halted:
 		code = exitHalted
-	case notApplied > 0 || p.HasErrors():
+	case notApplied > 0 || planErrorsLeft(p, out):
 		code = exitNotApplied
 	case failed > 0:
 		code = exitFailed
+	}
+	in, stopped := interruptOf(ctx)
+	if stopped {
+		code = in.exitCode()
+		if out.Halted {
+			out.Reason = "interrupted" // not the failures it caused
+		}
 	}
 	err = g.saveRolloutState(out) // still under the site lock
 	rec.finish(ctx, g, out, code)
@@ -184,17 +226,10 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		}
 		return exitIf(code)
 	}
-	fmt.Fprintf(g.stdout, "\nApply: %s changed on %s, %s failed (%.1fs).\n",
-		plural(changed, "resource", "resources"), plural(len(results)-len(hostsWith(out, engine.OutcomeUntouched)), "host", "hosts"),
-		plural(failed, "host", "hosts"), time.Since(start).Seconds())
-	for i, res := range results {
-		switch {
-		case out.Outcomes[i] == engine.OutcomeUntouched:
-		case res.Err != nil:
-			fmt.Fprintf(g.stdout, "  %s: not applied: %v\n", res.Host, res.Err)
-		case res.Failed > 0:
-			fmt.Fprintf(g.stdout, "  %s: %d failed, %d skipped\n", res.Host, res.Failed, res.Skipped)
-		}
+	if stopped {
+		g.printInterrupted(in, out, changed, time.Since(start))
+	} else {
+		g.printApplied(out, changed, failed, start)
 	}
 	if out.Halted {
 		fmt.Fprintf(g.stdout, "Rollout halted: %s.\n  applied:   %s\n  failed:    %s\n  untouched: %s\nAfter fixing what failed, continue with the untouched hosts: pinery apply --resume (same flags).\n",
@@ -208,6 +243,22 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		fmt.Fprintf(g.stdout, "Recorded as run %d: pinery history show %d%s\n", rec.id, rec.id, site)
 	}
 	return exitIf(code)
+}
+
+// printApplied is apply's summary: what changed, and each host that failed.
+func (g *globals) printApplied(out engine.RolloutResult, changed, failed int, start time.Time) {
+	fmt.Fprintf(g.stdout, "\nApply: %s changed on %s, %s failed (%.1fs).\n",
+		plural(changed, "resource", "resources"), plural(len(out.Results)-len(hostsWith(out, engine.OutcomeUntouched)), "host", "hosts"),
+		plural(failed, "host", "hosts"), time.Since(start).Seconds())
+	for i, res := range out.Results {
+		switch {
+		case out.Outcomes[i] == engine.OutcomeUntouched:
+		case res.Err != nil:
+			fmt.Fprintf(g.stdout, "  %s: not applied: %v\n", res.Host, res.Err)
+		case res.Failed > 0:
+			fmt.Fprintf(g.stdout, "  %s: %d failed, %d skipped\n", res.Host, res.Failed, res.Skipped)
+		}
+	}
 }
 
 func paint(f func(string) string, s string) string {
@@ -236,4 +287,23 @@ func (g *globals) readYes() (bool, error) {
 		return false, fmt.Errorf("no answer on standard input")
 	}
 	return strings.TrimSpace(line) == "yes", nil
+}
+
+// planErrorsLeft reports whether the plan's errors still stand after the
+// apply: a host that could not be planned but was applied after all (a
+// rollout power-cycled it and planned it again) no longer counts.
+func planErrorsLeft(p *plan.Plan, out engine.RolloutResult) bool {
+	for i, hp := range p.Hosts {
+		if hp == nil || i >= len(out.Outcomes) {
+			continue
+		}
+		if hp.Error != nil && out.Outcomes[i] == engine.OutcomeApplied {
+			continue
+		}
+		c := (&plan.Plan{Hosts: []*plan.HostPlan{hp}}).Counts()
+		if c.Errors > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,7 +17,8 @@ import (
 
 func newHistoryCmd(g *globals) *cobra.Command {
 	var asJSON bool
-	var last int
+	var last, shards int
+	var label string
 	cmd := &cobra.Command{
 		Use:   "history [SITE]",
 		Short: "List the site's recent applies, or show one",
@@ -26,15 +28,27 @@ line (without sensitive values), when, how it ended, and per host what changed
 and what failed, with the error messages apply printed. history lists the most
 recent runs of the site; "history show ID" shows one with its hosts.
 
+--label L lists the runs recorded with that label (apply --run-label, by
+default $PINERY_RUN_LABEL, else $GITHUB_RUN_ID): the shards of one CI run.
+A "Total:" line sums them up, each host once, as the latest run of the label
+left it: how many converged, changed, failed and were not applied
+(unreachable, refused), and which shards of the N are missing (N from
+--shards, else from the recorded shards). A missing shard never took the
+lock, was refused, or had nothing to change.
+
 An apply with nothing to change, or refused before it started (the site
 locked, a configuration error), is not recorded.`,
 		Example: `  pinery history site/
   pinery history -n 5 --json site/
-  pinery history show 12 site/`,
+  pinery history show 12 site/
+  pinery history --label "$GITHUB_RUN_ID" --shards 4 site/`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if last <= 0 {
 				return fmt.Errorf("-n: %d is not a positive number of runs", last)
+			}
+			if shards < 0 || shards == 1 || shards > 0 && label == "" {
+				return fmt.Errorf("--shards %d: give a number of shards above 1, with --label", shards)
 			}
 			ctx, stop := signalContext()
 			defer stop()
@@ -44,28 +58,53 @@ locked, a configuration error), is not recorded.`,
 			case errors.Is(err, backend.ErrNoState):
 			case err != nil:
 				return err
+			case label != "":
+				defer b.Close()
+				runs, err = b.LabelRuns(ctx, site.ID, label)
 			default:
 				defer b.Close()
-				if runs, err = b.Runs(ctx, site.ID, last); err != nil {
-					return err
+				runs, err = b.Runs(ctx, site.ID, last)
+			}
+			if err != nil {
+				return err
+			}
+			if label != "" {
+				sum := summarize(runs, shards)
+				if !asJSON {
+					return writeLabel(g, site.ID, label, runs, sum)
 				}
+				list := []jsonRun{}
+				for _, r := range runs {
+					list = append(list, toJSON(r, false))
+				}
+				return writeJSON(g, map[string]any{"format_version": historyFormat, "site": site.ID, "label": label, "runs": list, "summary": sum})
 			}
 			if asJSON {
 				list := []jsonRun{}
 				for _, r := range runs {
 					list = append(list, toJSON(r, false))
 				}
-				return writeJSON(g, map[string]any{"format_version": "1.0", "site": site.ID, "runs": list})
+				return writeJSON(g, map[string]any{"format_version": historyFormat, "site": site.ID, "runs": list})
 			}
 			if len(runs) == 0 {
 				fmt.Fprintf(g.stdout, "No applies recorded for the site %s.\n", site.ID)
 				return nil
 			}
+			// The shard and label columns only when a listed run has one.
+			sharded := slices.ContainsFunc(runs, func(r backend.Run) bool { return r.Shard != "" || r.Label != "" })
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTARTED\tBY\tCOMMIT\tOUTCOME\tHOSTS")
+			head := "RUN\tSTARTED\tBY\tCOMMIT\t"
+			if sharded {
+				head += "SHARD\tLABEL\t"
+			}
+			fmt.Fprintln(tw, head+"OUTCOME\tHOSTS")
 			for _, r := range runs {
-				fmt.Fprintf(tw, "%d\t%s\t%s@%s\t%s\t%s\t%s\n", r.ID, r.Started.Local().Format("2006-01-02 15:04:05"),
-					r.User, r.Machine, shortCommit(r), outcomeText(r.Outcome), hostCounts(r.Hosts))
+				fmt.Fprintf(tw, "%d\t%s\t%s@%s\t%s\t", r.ID, r.Started.Local().Format("2006-01-02 15:04:05"),
+					r.User, r.Machine, shortCommit(r))
+				if sharded {
+					fmt.Fprintf(tw, "%s\t%s\t", dash(r.Shard), dash(r.Label))
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", outcomeText(r.Outcome), hostCounts(r.Hosts))
 			}
 			return tw.Flush()
 		},
@@ -73,6 +112,8 @@ locked, a configuration error), is not recorded.`,
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "write JSON (see docs/backends.md)")
 	cmd.PersistentFlags().StringVar(&g.state.backend, "backend", "", "where the run history lives: a postgres:// URL (default $PINERY_BACKEND, else SITE/.pinery/state.db)")
 	cmd.Flags().IntVarP(&last, "number", "n", 20, "list this many runs, the most recent")
+	cmd.Flags().StringVar(&label, "label", "", "list the runs of this label (the shards of one CI run) and sum them up")
+	cmd.Flags().IntVar(&shards, "shards", 0, "with --label: the run had this many shards; name those missing (default: the recorded shards' N)")
 
 	show := &cobra.Command{
 		Use:   "show ID [SITE]",
@@ -125,6 +166,12 @@ func writeRun(g *globals, r backend.Run) {
 		fmt.Fprintf(w, "  commit   %s%s\n", r.Commit, dirty)
 	}
 	fmt.Fprintf(w, "  command  %s\n", r.Command)
+	if r.Shard != "" {
+		fmt.Fprintf(w, "  shard    %s\n", r.Shard)
+	}
+	if r.Label != "" {
+		fmt.Fprintf(w, "  label    %s\n", r.Label)
+	}
 	took := "unfinished"
 	if !r.Ended.IsZero() {
 		took = fmt.Sprintf("took %.1fs", r.Ended.Sub(r.Started).Seconds())
@@ -161,6 +208,8 @@ type jsonRun struct {
 	Commit  string     `json:"commit"`
 	Dirty   bool       `json:"dirty"`
 	Command string     `json:"command"`
+	Shard   string     `json:"shard"` // "I/N"; "": the whole site
+	Label   string     `json:"label"`
 	Started time.Time  `json:"started"`
 	Ended   *time.Time `json:"ended"`
 	Outcome string     `json:"outcome"`
@@ -179,7 +228,7 @@ type jsonHost struct {
 
 func toJSON(r backend.Run, detail bool) jsonRun {
 	j := jsonRun{ID: r.ID, Site: r.Site, User: r.User, Machine: r.Machine, Version: r.Version, Commit: r.Commit, Dirty: r.Dirty,
-		Command: r.Command, Started: r.Started.UTC(), Outcome: outcomeText(r.Outcome), Hosts: []jsonHost{}}
+		Command: r.Command, Shard: r.Shard, Label: r.Label, Started: r.Started.UTC(), Outcome: outcomeText(r.Outcome), Hosts: []jsonHost{}}
 	if !r.Ended.IsZero() {
 		e := r.Ended.UTC()
 		j.Ended = &e
@@ -196,6 +245,17 @@ func toJSON(r backend.Run, detail bool) jsonRun {
 		j.Hosts = append(j.Hosts, jh)
 	}
 	return j
+}
+
+// historyFormat is history --json's format_version (docs/backends.md):
+// 1.1 added shard, label and --label's summary.
+const historyFormat = "1.1"
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func writeJSON(g *globals, v any) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"al.essio.dev/pkg/shellescape"
@@ -15,6 +16,7 @@ import (
 	"github.com/pinery/pinery/engine"
 	"github.com/pinery/pinery/engine/backend"
 	"github.com/pinery/pinery/engine/plan"
+	"github.com/pinery/pinery/inventory"
 )
 
 // stateFlags choose the state backend (the site lock and the run history,
@@ -22,6 +24,7 @@ import (
 type stateFlags struct {
 	backend     string
 	lockTimeout time.Duration
+	label       string // --run-label
 
 	// What apply found before planning: the open backend, the site, and
 	// the site lock's generation then (to tell whether another run applied
@@ -30,10 +33,40 @@ type stateFlags struct {
 	site    backend.Site
 	seenGen int64
 	seen    bool
+
+	// pull, for pinery pull, records the run as the board's report, without
+	// the site lock (boards apply independently).
+	pull *pullReport
 }
 
 func addBackendFlag(cmd *cobra.Command, g *globals) {
 	cmd.Flags().StringVar(&g.state.backend, "backend", "", "where the site lock and run history live: a postgres:// URL (default $PINERY_BACKEND, else SITE/.pinery/state.db)")
+}
+
+func addRunLabelFlag(cmd *cobra.Command, g *globals) {
+	cmd.Flags().StringVar(&g.state.label, "run-label", "", "record the run with this label, which groups the shards of one CI run for history --label (default $PINERY_RUN_LABEL, else $GITHUB_RUN_ID)")
+}
+
+// runLabel is --run-label, else $PINERY_RUN_LABEL, else GitHub Actions'
+// run ID (the same for every job of a matrix, and for a re-run).
+func (g *globals) runLabel() string {
+	for _, l := range []string{g.state.label, os.Getenv("PINERY_RUN_LABEL"), os.Getenv("GITHUB_RUN_ID")} {
+		if l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+// lockShard is the scope of the site lock that apply takes: "I/N" of
+// --shard, or "" (the whole site) without one. --shard was checked when
+// the hosts were selected.
+func (g *globals) lockShard() string {
+	s, err := inventory.ParseShard(g.shard)
+	if err != nil || s.N <= 1 {
+		return ""
+	}
+	return s.String()
 }
 
 // backendSpec is --backend, else $PINERY_BACKEND ("": the site's SQLite file).
@@ -69,7 +102,7 @@ func (g *globals) checkSiteLock(ctx context.Context) error {
 	g.state.db, g.state.site = b, site
 	deadline := time.Now().Add(g.state.lockTimeout)
 	for delay := 200 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		gen, h, err := b.LockState(ctx, site.ID)
+		gen, h, err := b.LockState(ctx, site.ID, g.lockShard())
 		if err != nil {
 			return err
 		}
@@ -114,6 +147,8 @@ func (g *globals) closeState() {
 // runRecord is an apply in progress: it holds the site lock and collects
 // what each host does for the history.
 type runRecord struct {
+	mu      sync.Mutex // events, finish and a second signal's abort
+	ended   bool
 	db      backend.Backend
 	lock    *backend.Lock
 	id      int64
@@ -125,6 +160,9 @@ type runRecord struct {
 func (g *globals) beginRun(ctx context.Context, r *engine.Run, p *plan.Plan) (*runRecord, error) {
 	if !p.HasChanges() {
 		return nil, nil
+	}
+	if g.state.pull != nil {
+		return g.state.pull.begin(ctx, g, p), nil
 	}
 	if g.state.db == nil { // a saved plan: not checked before planning
 		b, site, err := g.openState(ctx, g.site, true)
@@ -139,6 +177,7 @@ func (g *globals) beginRun(ctx context.Context, r *engine.Run, p *plan.Plan) (*r
 		sensitive[v.Name] = v.Sensitive
 	}
 	me := backend.CurrentHolder(commandLine(os.Args[1:], sensitive))
+	me.Shard = g.lockShard()
 	lock, err := backend.WaitLock(ctx, b, site.ID, me, g.state.lockTimeout, g.waiting)
 	if errors.Is(err, backend.ErrLocked) {
 		return nil, g.lockedError(err)
@@ -152,7 +191,7 @@ func (g *globals) beginRun(ctx context.Context, r *engine.Run, p *plan.Plan) (*r
 		return nil, err
 	}
 	run := backend.Run{Site: site.ID, User: me.User, Machine: me.Machine, Version: version, Commit: site.Commit, Dirty: site.Dirty,
-		Command: me.Command, LockGen: lock.Gen, Started: time.Now()}
+		Command: me.Command, Shard: me.Shard, Label: g.runLabel(), LockGen: lock.Gen, Started: time.Now()}
 	for _, h := range p.Hosts {
 		run.Hosts = append(run.Hosts, backend.Host{Host: h.Host})
 	}
@@ -202,6 +241,8 @@ func (rec *runRecord) event(e engine.Event) {
 	if rec == nil {
 		return
 	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
 	res := backend.Resource{Address: e.Addr, Action: e.Action.String(), Status: string(e.Status), Note: e.Note}
 	if e.Err != nil {
 		res.Error = e.Err.Error() // the text apply prints: no sensitive value
@@ -215,6 +256,12 @@ func (rec *runRecord) finish(ctx context.Context, g *globals, out engine.Rollout
 	if rec == nil {
 		return
 	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.ended {
+		return
+	}
+	rec.ended = true
 	defer rec.release(ctx, g)
 	outcome := map[int]backend.Outcome{0: backend.Converged, exitFailed: backend.Failed, exitNotApplied: backend.NotApplied, exitHalted: backend.Halted}[code]
 	if ctx.Err() != nil {
@@ -243,6 +290,9 @@ func (rec *runRecord) finish(ctx context.Context, g *globals, out engine.Rollout
 }
 
 func (rec *runRecord) release(ctx context.Context, g *globals) {
+	if rec.lock == nil { // a pull's report: no site lock
+		return
+	}
 	if err := rec.lock.Release(ctx); err != nil {
 		fmt.Fprintf(g.stderr, "Warning: %v.\n", err)
 	}

@@ -34,6 +34,7 @@ type rolloutFlags struct {
 	batch, maxFailures, domain string
 	pause                      time.Duration
 	resume                     bool
+	powerCycles                int
 }
 
 func addRolloutFlags(cmd *cobra.Command, g *globals) {
@@ -42,6 +43,7 @@ func addRolloutFlags(cmd *cobra.Command, g *globals) {
 	f.StringVar(&g.rollout.maxFailures, "max-failures", "0", "with --batch: failed or unreachable hosts tolerated before the rollout halts (a number or a percentage)")
 	f.StringVar(&g.rollout.domain, "failure-domain", "", "with --batch: the inventory host variable naming a host's failure domain (a batch never spans two)")
 	f.DurationVar(&g.rollout.pause, "pause", 0, "with --batch: wait this long between batches (30s, 2m)")
+	f.IntVar(&g.rollout.powerCycles, "power-cycle", 0, "power-cycle a host that stopped answering (unreachable, or past --host-timeout) up to this many times, through its inventory power block, then plan and apply it again")
 	f.BoolVar(&g.rollout.resume, "resume", false, "continue a halted rollout with the hosts it left untouched (from .pinery/rollout.json in the site)")
 }
 
@@ -57,6 +59,10 @@ func (g *globals) rolloutSpec() (engine.Rollout, error) {
 		return ro, fmt.Errorf("--max-failures: %v", err)
 	}
 	ro.Pause = g.rollout.pause
+	if g.rollout.powerCycles < 0 {
+		return ro, fmt.Errorf("--power-cycle: %d is not a number of times", g.rollout.powerCycles)
+	}
+	ro.PowerCycles = g.rollout.powerCycles
 	if name := g.rollout.domain; name != "" {
 		ro.Domain = engine.DomainVar(name)
 	}

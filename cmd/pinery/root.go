@@ -39,7 +39,9 @@ type globals struct {
 	rollout     rolloutFlags
 	state       stateFlags
 	site        string // the site directory of the run
+	tally       *tally // what an apply has done, for an interrupt's report (interrupt.go)
 	noColor     bool
+	live        *liveDisplay // apply's status area on a terminal (progress.go)
 	stdout      io.Writer
 	stderr      io.Writer
 	stdin       io.Reader
@@ -91,6 +93,8 @@ shows what would change (plan) and changes exactly that (apply).`,
 		newGraphCmd(g), newInventoryCmd(g),
 		newRepoCmd(g),
 		newHistoryCmd(g),
+		newBundleCmd(g), newPullCmd(g), newStatusCmd(g),
+		newPowerCmd(g),
 	)
 	return root
 }

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -68,6 +65,7 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 	if g.writeDiags(diags) {
 		return nil, false
 	}
+	g.tally = newTally()
 	lib, diags := library()
 	if g.writeDiags(diags) {
 		return nil, false
@@ -81,6 +79,10 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 		Library:     lib,
 		Inventory:   inv,
 		FactsCache:  factsCacheDir(),
+		Started: func(host, addr string) {
+			g.tally.started(host, addr)
+			g.resourceStarted(host, addr)
+		},
 	})
 	if g.writeDiags(diags, r.Site.Parser) {
 		return nil, false
@@ -106,12 +108,6 @@ func library() ([]string, hcl.Diagnostics) {
 		return dirs, errorDiag("Cannot unpack the state library", err.Error()+". Set PINERY_STATES to a directory of roles, or make the cache directory writable.")
 	}
 	return dirs, nil
-}
-
-// signalContext ends the run's context on the first SIGINT or SIGTERM:
-// no new work starts; in-flight commands are ended.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // printStats writes the per-host cost of a run when --stats is given.

@@ -82,6 +82,9 @@ func (g *globals) applySaved(cmd *cobra.Command, path string) error {
 	defer stop()
 	start := time.Now()
 	p, diags := r.Plan(ctx)
+	if err := g.interruptedBeforeApply(ctx); err != nil {
+		return err
+	}
 	if g.writeDiags(diags, r.Site.Parser) {
 		return exitError{1}
 	}

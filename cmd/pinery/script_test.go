@@ -13,6 +13,7 @@ import (
 	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/pinery/pinery/engine/backend/pgtest"
 	"github.com/pinery/pinery/engine/transport/fleettest"
 )
 
@@ -53,10 +54,20 @@ func TestE2E(t *testing.T) {
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txtar"), func(t *testing.T) {
 			fleettest.Lock(t) // module tests of other packages use the hosts too
+			setup := setupEnv(t)
+			// A script that uses $PINERY_TEST_PG gets a fresh database on a
+			// real PostgreSQL server started for it.
+			if data, err := os.ReadFile(f); err == nil && bytes.Contains(data, []byte("$PINERY_TEST_PG")) {
+				url := pgtest.Start(t).NewDB(t)
+				setup = func(e *testscript.Env) error {
+					e.Setenv("PINERY_TEST_PG", url)
+					return setupEnv(t)(e)
+				}
+			}
 			testscript.Run(t, testscript.Params{
 				Files:               []string{f},
 				RequireExplicitExec: true,
-				Setup:               setupEnv(t),
+				Setup:               setup,
 				Cmds:                scriptCmds,
 			})
 		})

@@ -25,9 +25,12 @@ hours; unlock breaks it now, on the selected hosts (a host name, a group or any
 With --site, unlock breaks the site lock instead (docs/backends.md): the lock
 an apply holds in the state backend while it changes any host of the site.
 SQLite's expires two hours after its run died; PostgreSQL's ends with its
-run's connection, and unlock --site ends that connection.`,
+run's connection, and unlock --site ends that connection. --site breaks
+every lock of the site, those of sharded applies too; with --shard I/N, only
+that shard's.`,
 		Example: `  pinery unlock -i inventory.hcl sopine03
-  pinery unlock --site site/`,
+  pinery unlock --site site/
+  pinery unlock --site --shard 2/4 site/`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if site {
 				return cobra.MaximumNArgs(1)(cmd, args)
@@ -99,14 +102,15 @@ func (g *globals) unlockSite(dir string) error {
 		return err
 	}
 	defer b.Close()
-	was, err := b.BreakLock(ctx, site.ID)
-	switch {
-	case err != nil:
+	was, err := b.BreakLock(ctx, site.ID, g.lockShard())
+	if err != nil {
 		return err
-	case was == nil:
+	}
+	if len(was) == 0 {
 		fmt.Fprintf(g.stdout, "site %s: not locked\n", site.ID)
-	default:
-		fmt.Fprintf(g.stdout, "site %s: broke the lock of %s\n", site.ID, was)
+	}
+	for _, h := range was {
+		fmt.Fprintf(g.stdout, "site %s: broke the lock of %s\n", site.ID, h)
 	}
 	return nil
 }

@@ -23,15 +23,19 @@ import (
 
 // Backend is where a site's lock and run history live.
 type Backend interface {
-	// LockState reports, without taking it, how many times the site lock
-	// was taken (its generation) and who holds it now (nil: free).
-	LockState(ctx context.Context, site string) (gen int64, holder *Holder, err error)
-	// Lock takes the site lock, or fails at once with a *LockedError
-	// naming the holder. The lock is the caller's until Release.
+	// LockState reports, without taking it, how many times a lock of the
+	// site was taken (its generation, counting every scope) and who holds
+	// a lock that excludes scope shard ("" the whole site, else "I/N"; see
+	// excludes) now (nil: it could be taken).
+	LockState(ctx context.Context, site, shard string) (gen int64, holder *Holder, err error)
+	// Lock takes the site lock for h.Shard ("" the whole site, else one
+	// shard "I/N"), or fails at once with a *LockedError naming a holder
+	// whose lock excludes it. The lock is the caller's until Release.
 	Lock(ctx context.Context, site string, h Holder) (*Lock, error)
-	// BreakLock frees the site lock whoever holds it and says whose it
-	// was (nil: it was free).
-	BreakLock(ctx context.Context, site string) (*Holder, error)
+	// BreakLock frees the lock of one shard of the site, or with shard ""
+	// every lock of the site (whole and shards), whoever holds them, and
+	// says whose they were (none: they were free).
+	BreakLock(ctx context.Context, site, shard string) ([]Holder, error)
 
 	// RecordRun records the start of a run (ID, Ended and Outcome are
 	// ignored; Hosts are the hosts it is about to apply) and returns its ID.
@@ -41,6 +45,9 @@ type Backend interface {
 	// Runs lists the site's most recent runs, newest first, with their
 	// hosts' counts (not their resources).
 	Runs(ctx context.Context, site string, limit int) ([]Run, error)
+	// LabelRuns lists the site's runs labelled label (the shards of one CI
+	// run), oldest first, with their hosts' counts.
+	LabelRuns(ctx context.Context, site, label string) ([]Run, error)
 	// Run returns one run in full, or an error wrapping ErrNoRun.
 	Run(ctx context.Context, id int64) (Run, error)
 
@@ -76,6 +83,7 @@ func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // Holder describes the run holding a site lock.
 type Holder struct {
+	Shard   string // the shard "I/N" it holds; "": the whole site
 	User    string
 	Machine string
 	PID     int
@@ -90,7 +98,8 @@ func CurrentHolder(command string) Holder {
 }
 
 // String is "alice@laptop pid 4242 since 2026-03-01T10:00:00Z (expires
-// 2026-03-01T12:00:00Z), running: pinery apply site".
+// 2026-03-01T12:00:00Z), running: pinery apply site", with " for shard
+// 1/4" before the command when it holds a shard.
 func (h Holder) String() string {
 	if h.User == "" {
 		return "an unknown run"
@@ -98,6 +107,9 @@ func (h Holder) String() string {
 	s := fmt.Sprintf("%s@%s pid %d since %s", h.User, h.Machine, h.PID, h.Since.UTC().Format(time.RFC3339))
 	if !h.Expires.IsZero() {
 		s += " (expires " + h.Expires.UTC().Format(time.RFC3339) + ")"
+	}
+	if h.Shard != "" {
+		s += " for shard " + h.Shard
 	}
 	if h.Command != "" {
 		s += ", running: " + h.Command
@@ -109,6 +121,7 @@ func (h Holder) String() string {
 // the connection that holds the lock.
 type Lock struct {
 	Gen     int64 // the lock's generation: one more than before it was taken
+	token   string
 	release func(context.Context) error
 	abandon func() // tests: the holder dies without releasing
 }
@@ -172,6 +185,8 @@ type Run struct {
 	Commit  string // the site's git commit ("": not in git)
 	Dirty   bool   // the work tree had uncommitted changes
 	Command string // without sensitive values
+	Shard   string // "I/N" of apply --shard; "": the whole site
+	Label   string // groups the runs of one CI run (its shards); "": none
 	LockGen int64  // the generation of the site lock it held
 	Started time.Time
 	Ended   time.Time // zero: unfinished

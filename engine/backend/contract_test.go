@@ -47,7 +47,7 @@ var contractCases = []struct {
 				t.Errorf("error %q lacks %q", err, want)
 			}
 		}
-		gen, hold, err := b.LockState(ctx(t), "site")
+		gen, hold, err := b.LockState(ctx(t), "site", "")
 		if err != nil || gen != 1 || hold == nil || hold.User != "alice" {
 			t.Errorf("LockState = %d, %+v, %v; want 1, alice", gen, hold, err)
 		}
@@ -57,14 +57,14 @@ var contractCases = []struct {
 	}},
 	{"lock released", func(t *testing.T, h harness) {
 		a, b := h.open(t), h.open(t)
-		if gen, hold, err := b.LockState(ctx(t), "site"); err != nil || gen != 0 || hold != nil {
+		if gen, hold, err := b.LockState(ctx(t), "site", ""); err != nil || gen != 0 || hold != nil {
 			t.Fatalf("never locked: LockState = %d, %+v, %v", gen, hold, err)
 		}
 		l := mustLock(t, a, "site", holder("alice", ""))
 		if err := l.Release(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
-		if gen, hold, err := b.LockState(ctx(t), "site"); err != nil || gen != 1 || hold != nil {
+		if gen, hold, err := b.LockState(ctx(t), "site", ""); err != nil || gen != 1 || hold != nil {
 			t.Errorf("after release: LockState = %d, %+v, %v; want 1, free", gen, hold, err)
 		}
 		l2 := mustLock(t, b, "site", holder("bob", ""))
@@ -83,27 +83,27 @@ var contractCases = []struct {
 		}
 		// The dead holder's late release must not free its successor's lock.
 		l.Release(ctx(t))
-		if _, hold, err := a.LockState(ctx(t), "site"); err != nil || hold == nil || hold.User != "bob" {
+		if _, hold, err := a.LockState(ctx(t), "site", ""); err != nil || hold == nil || hold.User != "bob" {
 			t.Errorf("after the old holder's release: %+v, %v; want bob", hold, err)
 		}
 		l2.Release(ctx(t))
 	}},
 	{"lock broken", func(t *testing.T, h harness) {
 		a, b := h.open(t), h.open(t)
-		if was, err := b.BreakLock(ctx(t), "site"); err != nil || was != nil {
+		if was, err := b.BreakLock(ctx(t), "site", ""); err != nil || len(was) != 0 {
 			t.Fatalf("breaking a free lock: %+v, %v", was, err)
 		}
 		l := mustLock(t, a, "site", holder("alice", "pinery apply"))
-		was, err := b.BreakLock(ctx(t), "site")
-		if err != nil || was == nil || was.User != "alice" || was.Command != "pinery apply" {
+		was, err := b.BreakLock(ctx(t), "site", "")
+		if err != nil || len(was) != 1 || was[0].User != "alice" || was[0].Command != "pinery apply" {
 			t.Fatalf("BreakLock = %+v, %v; want alice's", was, err)
 		}
-		if _, hold, err := b.LockState(ctx(t), "site"); err != nil || hold != nil {
+		if _, hold, err := b.LockState(ctx(t), "site", ""); err != nil || hold != nil {
 			t.Errorf("after break: %+v, %v; want free", hold, err)
 		}
 		l2 := mustLock(t, b, "site", holder("bob", ""))
 		l.Release(ctx(t)) // the broken holder ends later: bob keeps it
-		if _, hold, _ := a.LockState(ctx(t), "site"); hold == nil || hold.User != "bob" {
+		if _, hold, _ := a.LockState(ctx(t), "site", ""); hold == nil || hold.User != "bob" {
 			t.Errorf("after the broken holder's release: %+v; want bob", hold)
 		}
 		l2.Release(ctx(t))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,6 +53,23 @@ var postgresSchema = []string{
 		changes TEXT NOT NULL,
 		PRIMARY KEY (run_id, host)
 	);`,
+	// Sharded applies: a lock per shard, and each run's shard and label.
+	`CREATE TABLE pinery_shard_locks (
+		site      TEXT NOT NULL,
+		shard     TEXT NOT NULL,
+		token     TEXT,
+		user_name TEXT NOT NULL,
+		machine   TEXT NOT NULL,
+		pid       INTEGER NOT NULL,
+		command   TEXT NOT NULL,
+		since     TIMESTAMPTZ,
+		expires   TIMESTAMPTZ,
+		PRIMARY KEY (site, shard)
+	);
+	ALTER TABLE pinery_runs ADD COLUMN shard TEXT NOT NULL DEFAULT '';
+	ALTER TABLE pinery_runs ADD COLUMN label TEXT NOT NULL DEFAULT '';
+	CREATE INDEX pinery_runs_label ON pinery_runs (site, label, id);`,
+	reportsSchema, // pull-mode reports (reports.go)
 }
 
 // migrationKey serializes pinery's schema migrations (an advisory lock key).
@@ -61,6 +79,10 @@ const migrationKey = 0x70696e6572790001 // "pinery" 0001
 // Its site lock is a session-level advisory lock held on a connection of
 // its own for the whole run: it ends with that connection, so a holder
 // that dies never leaves a lock behind. A row beside it names the holder.
+// The whole site's lock is the site key held exclusively; a shard's is the
+// site key shared plus the shard's own key held exclusively. Lockers take
+// a third key (for the length of a transaction) while they check who
+// holds what and take their locks, so that a check and a take are one step.
 type pgBackend struct {
 	store
 	url string
@@ -92,41 +114,100 @@ func OpenPostgres(ctx context.Context, url string) (Backend, error) {
 	return b, nil
 }
 
-// lockKey is the site's advisory lock key; its halves are how pg_locks
-// shows it (classid, objid).
-func lockKey(site string) (key, hi, lo int64) {
-	sum := sha256.Sum256([]byte("pinery site lock\x00" + site))
-	u := binary.BigEndian.Uint64(sum[:8])
-	return int64(u), int64(u >> 32), int64(u & 0xffffffff)
+// Advisory lock keys: a site's, a shard's of it, and the one that
+// serializes lockers of the site.
+func siteKey(site string) int64 { return keyOf("pinery site lock\x00" + site) }
+func shardKey(site, shard string) int64 {
+	return keyOf("pinery shard lock\x00" + site + "\x00" + shard)
+}
+func lockerKey(site string) int64 { return keyOf("pinery site lockers\x00" + site) }
+
+func keyOf(s string) int64 {
+	sum := sha256.Sum256([]byte(s))
+	return int64(binary.BigEndian.Uint64(sum[:8]))
 }
 
-// holderPID is the server process holding the site's advisory lock (0: none).
-func (b *pgBackend) holderPID(ctx context.Context, site string) (int, error) {
-	_, hi, lo := lockKey(site)
-	var pid int
-	err := b.db.QueryRowContext(ctx, `SELECT COALESCE(MIN(pid), 0) FROM pg_locks
+// hold is who holds an advisory lock: server process IDs.
+type hold struct {
+	exclusive int // 0: none
+	shared    []int
+}
+
+func (h hold) pids() []int {
+	if h.exclusive != 0 {
+		return []int{h.exclusive}
+	}
+	return h.shared
+}
+
+// holds reads the advisory locks granted in this database, by key. A
+// bigint key shows in pg_locks as its halves (classid, objid).
+func (b *pgBackend) holds(ctx context.Context) (map[int64]hold, error) {
+	rows, err := b.db.QueryContext(ctx, `SELECT classid::text::bigint, objid::text::bigint, mode, pid FROM pg_locks
 		WHERE locktype = 'advisory' AND granted AND objsubid = 1
-		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-		AND classid::text::bigint = $1 AND objid::text::bigint = $2`, hi, lo).Scan(&pid)
-	return pid, err
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]hold{}
+	for rows.Next() {
+		var hi, lo int64
+		var mode string
+		var pid int
+		if err := rows.Scan(&hi, &lo, &mode, &pid); err != nil {
+			return nil, err
+		}
+		key := int64(uint64(hi)<<32 | uint64(lo))
+		h := out[key]
+		if mode == "ExclusiveLock" {
+			h.exclusive = pid
+		} else {
+			h.shared = append(h.shared, pid)
+		}
+		out[key] = h
+	}
+	return out, rows.Err()
 }
 
-func (b *pgBackend) LockState(ctx context.Context, site string) (int64, *Holder, error) {
+// holders reads who holds the site's locks: its row, the live whole-site
+// holder (nil: none; an empty Holder while its row is being written), the
+// live shards' rows (their keys are held), and the advisory locks.
+func (b *pgBackend) holders(ctx context.Context, site string) (lockRow, *Holder, []shardRow, map[int64]hold, error) {
+	held, err := b.holds(ctx)
+	if err != nil {
+		return lockRow{}, nil, nil, nil, err
+	}
 	r, err := readLock(ctx, b.db, site)
 	if err != nil {
-		return 0, nil, fmt.Errorf("reading the site lock: %w", err)
+		return r, nil, nil, nil, err
 	}
-	pid, err := b.holderPID(ctx, site)
+	var whole *Holder
+	if held[siteKey(site)].exclusive != 0 {
+		if whole = r.holderOrUnknown(); whole == nil {
+			whole = &Holder{}
+		}
+	}
+	rows, err := readShardLocks(ctx, b.db, site)
+	var live []shardRow
+	for _, s := range rows {
+		if held[shardKey(site, s.holder.Shard)].exclusive != 0 {
+			live = append(live, s)
+		}
+	}
+	return r, whole, live, held, err
+}
+
+func (b *pgBackend) LockState(ctx context.Context, site, shard string) (int64, *Holder, error) {
+	r, whole, shards, held, err := b.holders(ctx, site)
 	if err != nil {
 		return 0, nil, fmt.Errorf("reading the site lock: %w", err)
 	}
-	if pid == 0 {
-		return r.gen, nil, nil
+	h := blocker(whole, holdersOf(shards), shard)
+	if h == nil && shard == "" && len(held[siteKey(site)].shared) > 0 {
+		h = &Holder{} // a shard's lock, its row being written
 	}
-	if h := r.holderOrUnknown(); h != nil {
-		return r.gen, h, nil
-	}
-	return r.gen, &Holder{}, nil // held; its row is being written
+	return r.gen, h, nil
 }
 
 // holderOrUnknown is the row's holder, or nil when the row names none
@@ -139,7 +220,6 @@ func (r lockRow) holderOrUnknown() *Holder {
 }
 
 func (b *pgBackend) Lock(ctx context.Context, site string, h Holder) (*Lock, error) {
-	key, _, _ := lockKey(site)
 	conn, err := pgx.ConnectConfig(ctx, b.cfg.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("taking the site lock: %w", redactErr(err, b.url))
@@ -147,63 +227,106 @@ func (b *pgBackend) Lock(ctx context.Context, site string, h Holder) (*Lock, err
 	closeConn := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		conn.Close(ctx)
+		conn.Close(ctx) // ends the session, and with it its locks
 	}
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
-		closeConn()
-		return nil, fmt.Errorf("taking the site lock: %w", redactErr(err, b.url))
-	}
-	if !ok {
-		closeConn()
-		r, err := readLock(ctx, b.db, site)
-		if err != nil {
-			return nil, fmt.Errorf("reading the site lock's holder: %w", err)
-		}
-		return nil, &LockedError{Holder: r.holderOrUnknown()}
-	}
-	token := newToken()
-	h.Since, h.Expires = time.Now().UTC(), time.Time{}
-	tx, err := b.begin(ctx)
-	var gen int64
-	if err == nil {
-		defer tx.Rollback()
-		gen, err = writeLock(ctx, tx, site, token, h)
-	}
-	if err == nil {
-		err = tx.Commit()
-	}
+	l, err := b.lock(ctx, conn, site, h)
 	if err != nil {
-		closeConn() // ends the session, and with it the lock
+		closeConn()
+		var le *LockedError
+		if errors.As(err, &le) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("taking the site lock: %w", redactErr(err, b.url))
 	}
-	return &Lock{
-		Gen: gen,
-		release: func(ctx context.Context) error {
-			err := clearLock(ctx, b.db, site, token)
-			if _, uerr := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key); err == nil {
-				err = uerr
-			}
-			closeConn()
-			return redactErr(err, b.url)
-		},
-		abandon: closeConn,
-	}, nil
+	l.release = func(ctx context.Context) error {
+		var err error
+		if h.Shard == "" {
+			err = clearLock(ctx, b.db, site, l.token)
+		} else {
+			err = clearShardLock(ctx, b.db, site, h.Shard, l.token)
+		}
+		if _, uerr := conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`); err == nil {
+			err = uerr
+		}
+		closeConn()
+		return redactErr(err, b.url)
+	}
+	l.abandon = closeConn
+	return l, nil
 }
 
-// BreakLock ends the server session that holds the site's advisory lock
-// (pg_terminate_backend: the role needs to be the holder's, or a member of
-// pg_signal_backend), which frees the lock.
-func (b *pgBackend) BreakLock(ctx context.Context, site string) (*Holder, error) {
-	pid, err := b.holderPID(ctx, site)
+// lock takes the locks of h's scope on conn, in a transaction that holds
+// the site's lockers' key until the holder's row is written.
+func (b *pgBackend) lock(ctx context.Context, conn *pgx.Conn, site string, h Holder) (*Lock, error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockerKey(site)); err != nil {
+		return nil, err
+	}
+	_, whole, shards, _, err := b.holders(ctx, site)
+	if err != nil {
+		return nil, err
+	}
+	if other := blocker(whole, holdersOf(shards), h.Shard); other != nil {
+		return nil, &LockedError{Holder: other}
+	}
+	take := func(fn string, key int64) bool {
+		var ok bool
+		if err == nil {
+			err = tx.QueryRow(ctx, `SELECT `+fn+`($1)`, key).Scan(&ok)
+		}
+		return ok
+	}
+	var ok bool
+	if h.Shard == "" {
+		ok = take("pg_try_advisory_lock", siteKey(site))
+	} else {
+		ok = take("pg_try_advisory_lock_shared", siteKey(site)) && take("pg_try_advisory_lock", shardKey(site, h.Shard))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ok { // a holder that took no lockers' key: not a pinery of this schema
+		return nil, &LockedError{}
+	}
+	l := &Lock{token: newToken()}
+	h.Since, h.Expires = time.Now().UTC(), time.Time{}
+	rtx, err := b.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rtx.Rollback()
+	if h.Shard == "" {
+		l.Gen, err = writeLock(ctx, rtx, site, l.token, h)
+	} else {
+		l.Gen, err = writeShardLock(ctx, rtx, site, l.token, h)
+	}
+	if err == nil {
+		err = rtx.Commit()
+	}
+	if err == nil {
+		err = tx.Commit(ctx) // frees the lockers' key; the session keeps its locks
+	}
+	return l, err
+}
+
+// BreakLock ends the server sessions that hold the site's advisory locks
+// (pg_terminate_backend: the role needs to be the holders', or a member
+// of pg_signal_backend), which frees them: the shard's, or with shard ""
+// every lock of the site.
+func (b *pgBackend) BreakLock(ctx context.Context, site, shard string) ([]Holder, error) {
+	_, whole, shards, held, err := b.holders(ctx, site)
 	if err != nil {
 		return nil, fmt.Errorf("breaking the site lock: %w", err)
 	}
-	r, err := readLock(ctx, b.db, site)
-	if err != nil {
-		return nil, fmt.Errorf("breaking the site lock: %w", err)
+	pids := held[shardKey(site, shard)].pids()
+	if shard == "" {
+		pids = held[siteKey(site)].pids() // a shard's holder shares the site key
 	}
-	if pid != 0 {
+	for _, pid := range pids {
 		var ended bool
 		if err := b.db.QueryRowContext(ctx, `SELECT pg_terminate_backend($1, 5000)`, pid).Scan(&ended); err != nil {
 			return nil, fmt.Errorf("breaking the site lock (ending server process %d): %w", pid, err)
@@ -212,14 +335,18 @@ func (b *pgBackend) BreakLock(ctx context.Context, site string) (*Holder, error)
 			return nil, fmt.Errorf("breaking the site lock: server process %d holding it did not end within 5s", pid)
 		}
 	}
-	if err := clearLock(ctx, b.db, site, ""); err != nil {
+	if shard == "" {
+		err = clearLock(ctx, b.db, site, "")
+	}
+	if err == nil {
+		err = clearShardLock(ctx, b.db, site, shard, "")
+	}
+	if err != nil {
 		return nil, fmt.Errorf("breaking the site lock: %w", err)
 	}
-	if pid == 0 {
-		return nil, nil
+	out := broken(whole, shards, shard)
+	if len(out) == 0 && len(pids) > 0 {
+		out = append(out, Holder{Shard: shard}) // held, its row not yet written
 	}
-	if h := r.holderOrUnknown(); h != nil {
-		return h, nil
-	}
-	return &Holder{}, nil
+	return out, nil
 }

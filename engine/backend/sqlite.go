@@ -57,6 +57,23 @@ var sqliteSchema = []string{
 		changes TEXT NOT NULL,
 		PRIMARY KEY (run_id, host)
 	);`,
+	// Sharded applies: a lock per shard, and each run's shard and label.
+	`CREATE TABLE pinery_shard_locks (
+		site      TEXT NOT NULL,
+		shard     TEXT NOT NULL,
+		token     TEXT,
+		user_name TEXT NOT NULL,
+		machine   TEXT NOT NULL,
+		pid       INTEGER NOT NULL,
+		command   TEXT NOT NULL,
+		since     TIMESTAMP,
+		expires   TIMESTAMP,
+		PRIMARY KEY (site, shard)
+	);
+	ALTER TABLE pinery_runs ADD COLUMN shard TEXT NOT NULL DEFAULT '';
+	ALTER TABLE pinery_runs ADD COLUMN label TEXT NOT NULL DEFAULT '';
+	CREATE INDEX pinery_runs_label ON pinery_runs (site, label, id);`,
+	reportsSchema, // pull-mode reports (reports.go)
 }
 
 // sqliteBackend keeps the state in one SQLite file (WAL, so that history
@@ -113,15 +130,33 @@ func (r lockRow) held(now time.Time) bool {
 	return r.token != "" && r.holder.Expires.After(now)
 }
 
-func (b *sqliteBackend) LockState(ctx context.Context, site string) (int64, *Holder, error) {
-	r, err := readLock(ctx, b.db, site)
+// holders reads the site's lock rows and says which of them are live: the
+// whole-site holder (nil: none) and the shards' holders.
+func (b *sqliteBackend) holders(ctx context.Context, q querier, site string, now time.Time) (lockRow, *Holder, []shardRow, error) {
+	r, err := readLock(ctx, q, site)
+	if err != nil {
+		return r, nil, nil, err
+	}
+	var whole *Holder
+	if r.held(now) {
+		whole = &r.holder
+	}
+	rows, err := readShardLocks(ctx, q, site)
+	var live []shardRow
+	for _, s := range rows {
+		if s.holder.Expires.After(now) {
+			live = append(live, s)
+		}
+	}
+	return r, whole, live, err
+}
+
+func (b *sqliteBackend) LockState(ctx context.Context, site, shard string) (int64, *Holder, error) {
+	r, whole, shards, err := b.holders(ctx, b.db, site, time.Now())
 	if err != nil {
 		return 0, nil, fmt.Errorf("reading the site lock: %w", err)
 	}
-	if !r.held(time.Now()) {
-		return r.gen, nil, nil
-	}
-	return r.gen, &r.holder, nil
+	return r.gen, blocker(whole, holdersOf(shards), shard), nil
 }
 
 func (b *sqliteBackend) Lock(ctx context.Context, site string, h Holder) (*Lock, error) {
@@ -133,28 +168,33 @@ func (b *sqliteBackend) Lock(ctx context.Context, site string, h Holder) (*Lock,
 		return nil, fmt.Errorf("taking the site lock: %w", err)
 	}
 	defer tx.Rollback()
-	r, err := readLock(ctx, tx, site)
+	_, whole, shards, err := b.holders(ctx, tx, site, now)
 	if err != nil {
 		return nil, fmt.Errorf("taking the site lock: %w", err)
 	}
-	if r.held(now) {
-		return nil, &LockedError{Holder: &r.holder}
+	if other := blocker(whole, holdersOf(shards), h.Shard); other != nil {
+		return nil, &LockedError{Holder: other}
 	}
-	gen, err := writeLock(ctx, tx, site, token, h)
+	var gen int64
+	if h.Shard == "" {
+		gen, err = writeLock(ctx, tx, site, token, h)
+	} else {
+		gen, err = writeShardLock(ctx, tx, site, token, h)
+	}
 	if err == nil {
 		err = tx.Commit()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("taking the site lock: %w", err)
 	}
-	l := b.renew(site, token)
+	l := b.renew(site, h.Shard, token)
 	l.Gen = gen
 	return l, nil
 }
 
 // renew keeps the lock alive while its holder is: it pushes the expiry
 // forward every quarter of the ttl, until released or abandoned.
-func (b *sqliteBackend) renew(site, token string) *Lock {
+func (b *sqliteBackend) renew(site, shard, token string) *Lock {
 	stop := make(chan struct{})
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -170,7 +210,11 @@ func (b *sqliteBackend) renew(site, token string) *Lock {
 			case <-t.C:
 				// A failed renewal is retried at the next tick; the lock
 				// stays valid for the rest of the ttl meanwhile.
-				_, _ = b.db.Exec(`UPDATE pinery_site_locks SET expires = $1 WHERE site = $2 AND token = $3`,
+				table := "pinery_site_locks"
+				if shard != "" {
+					table = "pinery_shard_locks"
+				}
+				_, _ = b.db.Exec(`UPDATE `+table+` SET expires = $1 WHERE site = $2 AND token = $3`,
 					time.Now().UTC().Add(b.ttl), site, token)
 			}
 		}
@@ -179,21 +223,27 @@ func (b *sqliteBackend) renew(site, token string) *Lock {
 	return &Lock{
 		release: func(ctx context.Context) error {
 			halt()
+			if shard != "" {
+				return clearShardLock(ctx, b.db, site, shard, token)
+			}
 			return clearLock(ctx, b.db, site, token)
 		},
 		abandon: halt,
 	}
 }
 
-func (b *sqliteBackend) BreakLock(ctx context.Context, site string) (*Holder, error) {
+func (b *sqliteBackend) BreakLock(ctx context.Context, site, shard string) ([]Holder, error) {
 	tx, err := b.begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("breaking the site lock: %w", err)
 	}
 	defer tx.Rollback()
-	r, err := readLock(ctx, tx, site)
-	if err == nil {
+	_, whole, shards, err := b.holders(ctx, tx, site, time.Now())
+	if err == nil && shard == "" {
 		err = clearLock(ctx, tx, site, "")
+	}
+	if err == nil {
+		err = clearShardLock(ctx, tx, site, shard, "")
 	}
 	if err == nil {
 		err = tx.Commit()
@@ -201,8 +251,5 @@ func (b *sqliteBackend) BreakLock(ctx context.Context, site string) (*Holder, er
 	if err != nil {
 		return nil, fmt.Errorf("breaking the site lock: %w", err)
 	}
-	if !r.held(time.Now()) {
-		return nil, nil
-	}
-	return &r.holder, nil
+	return broken(whole, shards, shard), nil
 }

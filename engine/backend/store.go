@@ -109,9 +109,9 @@ func (s *store) RecordRun(ctx context.Context, r Run) (int64, error) {
 	}
 	defer tx.Rollback()
 	var id int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO pinery_runs (site, user_name, machine, version, git_commit, dirty, command, lock_gen, started, outcome)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '') RETURNING id`,
-		r.Site, r.User, r.Machine, r.Version, r.Commit, r.Dirty, r.Command, r.LockGen, r.Started.UTC()).Scan(&id)
+	err = tx.QueryRowContext(ctx, `INSERT INTO pinery_runs (site, user_name, machine, version, git_commit, dirty, command, shard, label, lock_gen, started, outcome)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '') RETURNING id`,
+		r.Site, r.User, r.Machine, r.Version, r.Commit, r.Dirty, r.Command, r.Shard, r.Label, r.LockGen, r.Started.UTC()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("recording the run: %w", err)
 	}
@@ -169,19 +169,29 @@ func (s *store) FinishRun(ctx context.Context, id int64, outcome Outcome, hosts 
 	return nil
 }
 
-const runColumns = `id, site, user_name, machine, version, git_commit, dirty, command, lock_gen, started, ended, outcome`
+const runColumns = `id, site, user_name, machine, version, git_commit, dirty, command, shard, label, lock_gen, started, ended, outcome`
 
 func scanRun(rows interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var ended sql.NullTime
 	var outcome string
-	err := rows.Scan(&r.ID, &r.Site, &r.User, &r.Machine, &r.Version, &r.Commit, &r.Dirty, &r.Command, &r.LockGen, &r.Started, &ended, &outcome)
+	err := rows.Scan(&r.ID, &r.Site, &r.User, &r.Machine, &r.Version, &r.Commit, &r.Dirty, &r.Command, &r.Shard, &r.Label, &r.LockGen, &r.Started, &ended, &outcome)
 	r.Ended, r.Outcome = ended.Time, Outcome(outcome)
 	return r, err
 }
 
 func (s *store) Runs(ctx context.Context, site string, limit int) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM pinery_runs WHERE site = $1 ORDER BY id DESC LIMIT $2`, site, limit)
+	return s.listRuns(ctx, `site = $1 ORDER BY id DESC LIMIT $2`, site, limit)
+}
+
+func (s *store) LabelRuns(ctx context.Context, site, label string) ([]Run, error) {
+	return s.listRuns(ctx, `site = $1 AND label = $2 ORDER BY id`, site, label)
+}
+
+// listRuns lists the runs that filter (a WHERE clause with its order and
+// limit) selects, with their hosts' counts.
+func (s *store) listRuns(ctx context.Context, filter string, args ...any) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM pinery_runs WHERE `+filter, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}
@@ -203,7 +213,7 @@ func (s *store) Runs(ctx context.Context, site string, limit int) ([]Run, error)
 		return runs, nil
 	}
 	hrows, err := s.db.QueryContext(ctx, `SELECT run_id, host, outcome, changed, failed, skipped, error FROM pinery_run_hosts
-		WHERE run_id IN (SELECT id FROM pinery_runs WHERE site = $1 ORDER BY id DESC LIMIT $2) ORDER BY run_id, pos`, site, limit)
+		WHERE run_id IN (SELECT id FROM pinery_runs WHERE `+filter+`) ORDER BY run_id, pos`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}

@@ -69,6 +69,14 @@ type Refresher interface {
 	Refresh(ctx context.Context, h Runner) (string, error)
 }
 
+// Reconnector is implemented by resources after whose change (or
+// refresh) the host must be reached anew: a reboot. The engine calls
+// Reconnect with a way to dial the host again, and carries on the run with
+// the last runner dial returned once Reconnect returns without error.
+type Reconnector interface {
+	Reconnect(ctx context.Context, dial func(context.Context) (Runner, error)) error
+}
+
 // Aggregator is implemented by resources whose changes are cheaper applied
 // together (one apt transaction for all packages, one session for all
 // files). The engine passes every ready resource of the same type with its
@@ -173,6 +181,9 @@ func (r Result) Err(what string) error {
 	}
 	if msg == "" {
 		return fmt.Errorf("%s: exit status %d", what, r.ExitCode)
+	}
+	if diskFull(r.Stderr) || diskFull(r.Stdout) {
+		return fmt.Errorf("%s: %w; free space there and run again (exit status %d: %s)", what, ErrDiskFull, r.ExitCode, msg)
 	}
 	return fmt.Errorf("%s: exit status %d: %s", what, r.ExitCode, msg)
 }

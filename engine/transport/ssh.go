@@ -235,13 +235,16 @@ func splitPgid(stderr []byte) (rest []byte, pgid int) {
 }
 
 // killGroup ends an interrupted command's process group from a session of
-// its own, bounded in time: the connection may be what failed.
+// its own, bounded in time: the connection may be what failed. SIGTERM
+// first, so that scripts' traps remove their temporary files; SIGKILL for
+// what is left after a second.
 func (s *SSH) killGroup(stderr []byte) {
 	_, pgid := splitPgid(stderr)
 	if pgid == 0 {
 		return
 	}
-	kill := fmt.Sprintf("kill -KILL -- -%d", pgid)
+	// (No "--": dash's kill takes "-PGID" after the signal, not after "--".)
+	kill := fmt.Sprintf("sh -c 'kill -TERM -%[1]d 2>/dev/null || exit 0; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.1; kill -0 -%[1]d 2>/dev/null || exit 0; done; kill -KILL -%[1]d 2>/dev/null; :'", pgid)
 	if s.sudo {
 		kill = "sudo -n " + kill
 	}

@@ -19,6 +19,7 @@ import (
 	_ "github.com/pinery/pinery/modules/postgres_database"
 	_ "github.com/pinery/pinery/modules/postgres_role"
 	_ "github.com/pinery/pinery/modules/python_venv"
+	_ "github.com/pinery/pinery/modules/reboot"
 	_ "github.com/pinery/pinery/modules/service"
 	_ "github.com/pinery/pinery/modules/symlink"
 	_ "github.com/pinery/pinery/modules/sysctl"

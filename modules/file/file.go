@@ -625,7 +625,12 @@ func (f *File) applyError(priv *Private, res resource.Result) error {
 	case 6:
 		return fmt.Errorf("%s; %q was not changed", res.Err("the new content failed validate"), f.path)
 	}
-	return res.Err(fmt.Sprintf("writing %q", f.path))
+	err := res.Err(fmt.Sprintf("writing %q", f.path))
+	if errors.Is(err, resource.ErrDiskFull) {
+		// The temporary file took the space; the old file is whole.
+		return fmt.Errorf("%w; %q was not changed", err, f.path)
+	}
+	return err
 }
 
 // writeScript is the atomic write: a temporary file in the target's
@@ -634,10 +639,13 @@ func (f *File) applyError(priv *Private, res resource.Result) error {
 func (f *File) writeScript(priv *Private, batched bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "p=%s\nd=%s\n", shellescape.Quote(f.path), shellescape.Quote(f.dir))
-	read, skip := "cat", ""
+	read, skip := `cat >"$t"`, ""
 	if batched {
-		read = fmt.Sprintf("head -c %d", len(f.content))
-		skip = fmt.Sprintf("%s >/dev/null; ", read)
+		// Exactly its own bytes, even when the write fails (a full disk):
+		// what the failed cat left is drained for the next file.
+		head := fmt.Sprintf("head -c %d", len(f.content))
+		read = head + ` | { cat >"$t" || { cat >/dev/null; exit 1; }; }`
+		skip = head + " >/dev/null; "
 	}
 	if f.parents {
 		fmt.Fprintf(&b, "umask 022\nmkdir -p -- \"$d\" || { %sexit 1; }\n", skip)
@@ -648,7 +656,7 @@ func (f *File) writeScript(priv *Private, batched bool) string {
 t=$(mktemp -- "$d/.pinery-XXXXXXXXXX") || { %sexit 1; }
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 1' HUP INT TERM
-%s >"$t" || exit 1
+%s || exit 1
 h=$(sha256sum <"$t") || exit 1
 `, skip, read)
 	fmt.Fprintf(&b, "[ \"${h%%%% *}\" = %s ] || exit 4\n", f.sum)
