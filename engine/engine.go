@@ -59,6 +59,9 @@ type Options struct {
 	// refresh) begins on a host, for live progress displays. It must not
 	// block; it may be called from several hosts' goroutines at once.
 	Started func(host, addr string)
+	// Finished, when set, is told each host's result as its apply (or its
+	// part of a stage) ends, lock released; same rules as Started.
+	Finished func(HostResult)
 }
 
 // Run is one plan (and maybe apply) over a set of hosts. It keeps one
@@ -616,6 +619,9 @@ func (r *Run) applyHosts(ctx context.Context, idx []int, only func(*eval.Node) b
 			defer cancel()
 			results[j] = h.apply(ctx, only, emit)
 			r.explainTimeout(ctx, &results[j].Err)
+			if r.opts.Finished != nil {
+				r.opts.Finished(results[j])
+			}
 		})
 	}
 	p.Wait()

@@ -116,9 +116,9 @@ func (s *status) started(host, addr string, now time.Time) {
 	h.current = clean(addr)
 }
 
-// event records a resource's outcome. The engine reports no "host
-// finished", so a host counts as finished once every planned change has
-// reported (a refresh after that makes it run again, see started).
+// event records a resource's outcome. A host counts as finished once every
+// planned change has reported (a refresh after that makes it run again,
+// see started), or when the engine says its apply ended (finished).
 func (s *status) event(e engine.Event) {
 	if e.Status == engine.StatusChanged {
 		s.changed++
@@ -135,6 +135,19 @@ func (s *status) event(e engine.Event) {
 	if len(h.want) == 0 && h.phase == phaseRunning {
 		h.finish()
 	}
+}
+
+// finished ends a host's apply (or its part of a stage) as the engine
+// reports it: whatever the events said, it no longer runs.
+func (s *status) finished(res engine.HostResult) {
+	h := s.byName[res.Host]
+	if h == nil {
+		return
+	}
+	h.failed = h.failed || res.Failed > 0 || res.Err != nil
+	h.lost = h.lost || errors.Is(res.Err, transport.ErrUnreachable)
+	h.current = ""
+	h.finish()
 }
 
 func (h *hostStatus) finish() {
@@ -354,6 +367,15 @@ func (g *globals) resourceStarted(host, addr string) {
 	if d := g.live; d != nil {
 		d.mu.Lock()
 		d.status.started(host, addr, d.now())
+		d.mu.Unlock()
+	}
+}
+
+// hostFinished is engine.Options.Finished.
+func (g *globals) hostFinished(res engine.HostResult) {
+	if d := g.live; d != nil {
+		d.mu.Lock()
+		d.status.finished(res)
 		d.mu.Unlock()
 	}
 }

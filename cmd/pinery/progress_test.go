@@ -214,6 +214,7 @@ func TestStatusPhases(t *testing.T) {
 		batch []string
 		start string // host:addr
 		ev    *engine.Event
+		done  *engine.HostResult
 	}
 	ev := func(host, addr string, s engine.Status, err error) step {
 		return step{ev: &engine.Event{Host: host, Addr: addr, Status: s, Err: err}}
@@ -242,6 +243,10 @@ func TestStatusPhases(t *testing.T) {
 			map[string]hostPhase{"a": phaseFailed, "e": phaseRunning}},
 		{"a later stage has the rest", []step{{batch: []string{"a"}}, ev("a", "file.x", engine.StatusChanged, nil), {batch: []string{"e"}}},
 			map[string]hostPhase{"a": phaseWaiting, "e": phaseRunning}},
+		{"finished without events: locked", []step{{batch: []string{"a"}}, {done: &engine.HostResult{Host: "a", Err: errors.New("locked by another run")}}},
+			map[string]hostPhase{"a": phaseFailed}},
+		{"finished when lost before any event", []step{{batch: []string{"a"}}, start("a", "file.x"), {done: &engine.HostResult{Host: "a", Err: lost}}},
+			map[string]hostPhase{"a": phaseUnreachable}},
 		{"its next stage", []step{{batch: []string{"a"}}, ev("a", "file.x", engine.StatusChanged, nil), {batch: []string{"e"}}, {batch: []string{"a"}}},
 			map[string]hostPhase{"a": phaseRunning, "e": phaseWaiting}},
 	} {
@@ -260,6 +265,8 @@ func TestStatusPhases(t *testing.T) {
 				case st.start != "":
 					h, a, _ := strings.Cut(st.start, ":")
 					s.started(h, a, t0)
+				case st.done != nil:
+					s.finished(*st.done)
 				default:
 					s.event(*st.ev)
 				}

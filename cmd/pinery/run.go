@@ -83,6 +83,7 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 			g.tally.started(host, addr)
 			g.resourceStarted(host, addr)
 		},
+		Finished: g.hostFinished,
 	})
 	if g.writeDiags(diags, r.Site.Parser) {
 		return nil, false

@@ -29,6 +29,7 @@ type Site struct {
 	Resources []*Resource // the site's own and every role's
 	Roles     []*Role
 	Stages    []*Stage // in declaration order; none: every host at once
+	Checks    []*Check // the site's own and every role's
 
 	stageRefs [][]hcl.Traversal // each stage's roles as written, until resolved
 }
@@ -193,6 +194,7 @@ func topSchema() *hcl.BodySchema {
 		{Type: "role", LabelNames: []string{"name"}},
 		{Type: "output", LabelNames: []string{"name"}},
 		{Type: "stage", LabelNames: []string{"name"}},
+		{Type: "check", LabelNames: []string{"name"}},
 	}}
 	for _, t := range resource.Types() {
 		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: t.Name, LabelNames: []string{"name"}})
@@ -229,6 +231,12 @@ func (s *Site) addFile(f *hcl.File, baseDir string, role *Role, opts Options) hc
 			}
 		case "role":
 			diags = append(diags, s.decodeRole(b, opts, role)...)
+		case "check":
+			c, d := decodeCheck(b, role)
+			diags = append(diags, d...)
+			if c != nil && !d.HasErrors() {
+				s.Checks = append(s.Checks, c)
+			}
 		case "stage":
 			if role != nil {
 				diags = append(diags, &hcl.Diagnostic{
@@ -479,6 +487,12 @@ func (s *Site) checkUnique() hcl.Diagnostics {
 	}
 	for _, r := range s.Resources {
 		dup("resource", r.Addr(), r.DeclRange)
+	}
+	for _, c := range s.Checks {
+		dup("check", c.Addr(), c.DeclRange)
+	}
+	for _, st := range s.Stages {
+		dup("stage", st.Name, st.DeclRange)
 	}
 	byAddr := map[string]bool{}
 	for _, r := range s.Resources {

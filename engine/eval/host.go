@@ -3,6 +3,7 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -116,6 +117,12 @@ func siteTraversals(site *config.Site) []hcl.Traversal {
 		}
 		for _, o := range role.Outputs {
 			out = append(out, o.Expr.Variables()...)
+		}
+	}
+	for _, c := range site.Checks {
+		for _, a := range c.Asserts {
+			out = append(out, a.Condition.Variables()...)
+			out = append(out, a.ErrorMessage.Variables()...)
 		}
 	}
 	return out
@@ -362,7 +369,73 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 		}
 		done[r.Addr()] = e
 	}
+	// Checks last: a site's check may weigh its roles' outputs.
+	for _, c := range site.Checks {
+		vars, dir := base, site.Dir
+		if c.Role != nil {
+			if excluded[c.Role.Addr()] || roleBase[c.Role] == nil {
+				continue
+			}
+			vars, dir = roleBase[c.Role], c.Role.Dir
+		} else if roles := map[string]cty.Value{}; len(site.Roles) > 0 {
+			for _, role := range site.Roles {
+				if role.Parent != nil || excluded[role.Addr()] {
+					continue
+				}
+				if e, d := roleDone(role); !d.HasErrors() {
+					roles[role.Name] = e.value
+				}
+			}
+			vars = maps.Clone(base)
+			vars["role"] = cty.ObjectVal(roles)
+		}
+		diags = append(diags, runCheck(c, &hcl.EvalContext{Variables: vars, Functions: fns(dir)})...)
+	}
 	return g, diags
+}
+
+// runCheck evaluates a check's assertions for one host: a false condition
+// is a warning carrying its error_message; a condition that cannot be
+// decided (unknown until apply) says nothing.
+func runCheck(c *config.Check, ctx *hcl.EvalContext) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, a := range c.Asserts {
+		v, d := a.Condition.Value(ctx)
+		if d.HasErrors() {
+			for _, x := range d {
+				w := *x
+				w.Severity = hcl.DiagWarning
+				w.Summary = "Check " + c.Addr() + " could not be evaluated: " + x.Summary
+				diags = append(diags, &w)
+			}
+			continue
+		}
+		v, _ = v.Unmark()
+		b, err := convert.Convert(v, cty.Bool)
+		if err != nil || b.IsNull() {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Invalid check condition",
+				Detail: fmt.Sprintf("%s: condition must be true or false.", c.Addr()), Subject: a.Condition.Range().Ptr()})
+			continue
+		}
+		if !b.IsKnown() || b.True() {
+			continue
+		}
+		msg := "(the error message could not be evaluated)"
+		if m, d := a.ErrorMessage.Value(ctx); !d.HasErrors() {
+			if m.ContainsMarked() {
+				msg = "(the error message holds a sensitive value)"
+			} else if s, err := convert.Convert(m, cty.String); err == nil && s.IsKnown() && !s.IsNull() {
+				msg = s.AsString()
+			}
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Check " + c.Addr() + " failed",
+			Detail:   msg,
+			Subject:  a.Condition.Range().Ptr(),
+		})
+	}
+	return diags
 }
 
 // instance is one repetition of a resource block.
