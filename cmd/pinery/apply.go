@@ -71,6 +71,9 @@ applied once.`,
 			if err := g.writePlan(p); err != nil {
 				return err
 			}
+			if !g.jsonEvents && p.HasChanges() {
+				g.writeStages(r)
+			}
 			if !p.HasChanges() {
 				if g.jsonEvents {
 					g.emitSummary(nil, 0, time.Since(start))

@@ -38,6 +38,7 @@ nothing.`,
 				err = p.WriteJSON(g.stdout)
 			} else {
 				err = p.WriteText(g.stdout, g.style())
+				g.writeStages(r)
 			}
 			if err != nil {
 				return fmt.Errorf("writing the plan: %w", err)
