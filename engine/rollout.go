@@ -28,6 +28,11 @@ type Rollout struct {
 	PowerCycles int
 	// OnPower is told each step of such a recovery (nil: not told).
 	OnPower func(host, step string)
+	// Health lists checks every host of a batch must pass once applied
+	// before the next batch starts; a host that does not is failed.
+	Health []Health
+	// OnHealth is told each check's outcome (nil: not told).
+	OnHealth func(host, line string)
 }
 
 // Amount is a number of hosts or a percentage of them.
@@ -110,6 +115,10 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 		inner := ro.OnPower
 		ro.OnPower = func(host, step string) { mu.Lock(); defer mu.Unlock(); inner(host, step) }
 	}
+	if ro.OnHealth != nil {
+		inner := ro.OnHealth
+		ro.OnHealth = func(host, line string) { mu.Lock(); defer mu.Unlock(); inner(host, line) }
+	}
 	n := len(idx)
 	failed := 0
 	var ready []int
@@ -163,6 +172,7 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 			}
 		}
 		wg.Wait()
+		r.healthGate(ctx, ro, b.hosts, res)
 		for j, i := range b.hosts {
 			out.Results[i] = res[j]
 			if res[j].Err != nil || res[j].Failed > 0 {

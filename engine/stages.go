@@ -170,7 +170,7 @@ func (r *Run) matches(h *inventory.Host, sel string) bool {
 // without one uses def.
 func stageRollout(st *config.Stage, def Rollout) (Rollout, error) {
 	w := st.Rollout
-	if w == (config.StageRollout{}) {
+	if w.Batch == "" && w.MaxFailures == "" && w.Pause == "" && w.FailureDomain == "" && w.PowerCycles == 0 && len(w.Health) == 0 {
 		return def, nil
 	}
 	var ro Rollout
@@ -197,6 +197,24 @@ func stageRollout(st *config.Stage, def Rollout) (Rollout, error) {
 		return ro, fmt.Errorf("power_cycle: %d is not a number of times (0, 1, 2)", w.PowerCycles)
 	}
 	ro.PowerCycles = w.PowerCycles
+	for _, h := range w.Health {
+		c := Health{HTTP: h.HTTP, TCP: h.TCP, Command: h.Command, Status: h.Status}
+		for _, d := range []struct {
+			s   string
+			dst *time.Duration
+		}{{h.Timeout, &c.Timeout}, {h.Interval, &c.Interval}} {
+			if d.s == "" {
+				continue
+			}
+			if *d.dst, err = time.ParseDuration(d.s); err != nil {
+				return ro, fmt.Errorf("health: %q is not a duration (30s, 2m)", d.s)
+			}
+		}
+		if err := c.Validate(); err != nil {
+			return ro, err
+		}
+		ro.Health = append(ro.Health, c)
+	}
 	return ro, nil
 }
 

@@ -169,10 +169,17 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		}
 		g.println(host + ": " + step)
 	}
+	ro.OnHealth = func(host, line string) {
+		if g.jsonEvents {
+			_ = g.emit(map[string]any{"type": "health", "host": host, "result": line})
+			return
+		}
+		g.println(host + ": " + line)
+	}
 	var out engine.RolloutResult
 	if stages := r.Stages(ro); stages != nil {
 		for i := range stages {
-			stages[i].Rollout.OnPower = ro.OnPower
+			stages[i].Rollout.OnPower, stages[i].Rollout.OnHealth = ro.OnPower, ro.OnHealth
 		}
 		out = r.ApplyStages(ctx, stages, func(s engine.Stage) {
 			batched = s.Rollout.Batch.N > 0

@@ -35,6 +35,8 @@ type rolloutFlags struct {
 	pause                      time.Duration
 	resume                     bool
 	powerCycles                int
+	health                     []string
+	healthTimeout              time.Duration
 }
 
 func addRolloutFlags(cmd *cobra.Command, g *globals) {
@@ -43,6 +45,8 @@ func addRolloutFlags(cmd *cobra.Command, g *globals) {
 	f.StringVar(&g.rollout.maxFailures, "max-failures", "0", "with --batch: failed or unreachable hosts tolerated before the rollout halts (a number or a percentage)")
 	f.StringVar(&g.rollout.domain, "failure-domain", "", "with --batch: the inventory host variable naming a host's failure domain (a batch never spans two)")
 	f.DurationVar(&g.rollout.pause, "pause", 0, "with --batch: wait this long between batches (30s, 2m)")
+	f.StringArrayVar(&g.rollout.health, "health", nil, "a check every host of a batch must pass once applied before the next batch starts: http:URL [STATUS], tcp:PORT, cmd:COMMAND ({host}, {address} are replaced; repeatable)")
+	f.DurationVar(&g.rollout.healthTimeout, "health-timeout", engine.DefaultHealthTimeout, "how long each --health check may take to pass")
 	f.IntVar(&g.rollout.powerCycles, "power-cycle", 0, "power-cycle a host that stopped answering (unreachable, or past --host-timeout) up to this many times, through its inventory power block, then plan and apply it again")
 	f.BoolVar(&g.rollout.resume, "resume", false, "continue a halted rollout with the hosts it left untouched (from .pinery/rollout.json in the site)")
 }
@@ -63,6 +67,14 @@ func (g *globals) rolloutSpec() (engine.Rollout, error) {
 		return ro, fmt.Errorf("--power-cycle: %d is not a number of times", g.rollout.powerCycles)
 	}
 	ro.PowerCycles = g.rollout.powerCycles
+	for _, s := range g.rollout.health {
+		c, err := engine.ParseHealth(s)
+		if err != nil {
+			return ro, fmt.Errorf("--health: %v", err)
+		}
+		c.Timeout = g.rollout.healthTimeout
+		ro.Health = append(ro.Health, c)
+	}
 	if name := g.rollout.domain; name != "" {
 		ro.Domain = engine.DomainVar(name)
 	}

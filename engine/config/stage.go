@@ -28,6 +28,15 @@ type StageRollout struct {
 	Pause              string // a duration: "30s"
 	FailureDomain      string // an inventory host variable
 	PowerCycles        int    // power-cycle a host that stopped answering, at most this many times
+	Health             []StageHealth
+}
+
+// StageHealth is a `health` block of a stage's rollout, as written.
+type StageHealth struct {
+	HTTP, TCP, Command string
+	Status             int
+	Timeout, Interval  string
+	DeclRange          hcl.Range
 }
 
 var stageSchema = &hcl.BodySchema{
@@ -35,8 +44,15 @@ var stageSchema = &hcl.BodySchema{
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "rollout"}},
 }
 
-var stageRolloutSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "batch"}, {Name: "max_failures"}, {Name: "pause"}, {Name: "failure_domain"}, {Name: "power_cycle"},
+var stageRolloutSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "batch"}, {Name: "max_failures"}, {Name: "pause"}, {Name: "failure_domain"}, {Name: "power_cycle"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "health"}},
+}
+
+var healthSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "http"}, {Name: "status"}, {Name: "tcp"}, {Name: "command"}, {Name: "timeout"}, {Name: "interval"},
 }}
 
 // decodeStage reads a stage block; its roles are resolved by resolveStages
@@ -89,6 +105,23 @@ func decodeStage(b *hcl.Block) (*Stage, []hcl.Traversal, hcl.Diagnostics) {
 		str("max_failures", &st.Rollout.MaxFailures)
 		str("pause", &st.Rollout.Pause)
 		str("failure_domain", &st.Rollout.FailureDomain)
+		for _, hb := range c.Blocks {
+			hc, d := hb.Body.Content(healthSchema)
+			diags = append(diags, d...)
+			h := StageHealth{DeclRange: hb.DefRange}
+			for name, dst := range map[string]*string{"http": &h.HTTP, "tcp": &h.TCP, "command": &h.Command, "timeout": &h.Timeout, "interval": &h.Interval} {
+				if a, ok := hc.Attributes[name]; ok {
+					diags = append(diags, decodeLiteral(a, cty.String, func(v cty.Value) { *dst = v.AsString() })...)
+				}
+			}
+			if a, ok := hc.Attributes["status"]; ok {
+				diags = append(diags, decodeLiteral(a, cty.Number, func(v cty.Value) {
+					n, _ := v.AsBigFloat().Int64()
+					h.Status = int(n)
+				})...)
+			}
+			st.Rollout.Health = append(st.Rollout.Health, h)
+		}
 		if a, ok := c.Attributes["power_cycle"]; ok {
 			diags = append(diags, decodeLiteral(a, cty.Number, func(v cty.Value) {
 				n, _ := v.AsBigFloat().Int64()
