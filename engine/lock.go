@@ -1,14 +1,18 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"al.essio.dev/pkg/shellescape"
@@ -96,6 +100,7 @@ type lockingRunner struct {
 	conn    transport.Host
 	locked  bool
 	lockErr error
+	retried bool // a dead local holder's lock was released once
 }
 
 func (l *lockingRunner) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Result, error) {
@@ -105,10 +110,30 @@ func (l *lockingRunner) Run(ctx context.Context, cmd string, stdin io.Reader) (r
 	if l.locked {
 		return l.conn.Run(ctx, cmd, stdin)
 	}
-	res, err := l.conn.Run(ctx, lockScript()+cmd, stdin)
+	// What the refused attempt read of stdin is kept, for a retry.
+	var consumed bytes.Buffer
+	in := stdin
+	if stdin != nil {
+		in = io.TeeReader(stdin, &consumed)
+	}
+	res, err := l.conn.Run(ctx, lockScript()+cmd, in)
 	if err != nil {
 		l.locked = true // perhaps taken: unlock only ever removes this run's lock
 		return res, err
+	}
+	if res.ExitCode == lockedExit && strings.HasPrefix(string(res.Stdout), lockedMark+"\n") && !l.retried {
+		// A lock left by a dead run of this machine (it lost the host
+		// mid-apply: a reboot, a cut link) is released, once.
+		if run, ok := deadLocalHolder(strings.TrimPrefix(string(res.Stdout), lockedMark+"\n")); ok {
+			l.retried = true
+			script := fmt.Sprintf("if grep -qx %s %s/holder 2>/dev/null; then rm -rf %s; fi", shellescape.Quote("run="+run), lockDir, lockDir)
+			if r, err := l.conn.Run(ctx, script, nil); err == nil && r.ExitCode == 0 {
+				if stdin != nil {
+					stdin = io.MultiReader(&consumed, stdin)
+				}
+				return l.Run(ctx, cmd, stdin)
+			}
+		}
 	}
 	if res.ExitCode == lockedExit && strings.HasPrefix(string(res.Stdout), lockedMark+"\n") {
 		l.lockErr = fmt.Errorf("%w: %s; wait for it, or break it with `pinery unlock` if that run is dead",
@@ -145,6 +170,30 @@ func Unlock(ctx context.Context, conn transport.Host) (string, error) {
 		return "", nil
 	}
 	return describeHolder(string(res.Stdout)), nil
+}
+
+// deadLocalHolder reports the run id of a lock held by a process of this
+// machine that no longer exists: its run ended without releasing the lock
+// (it lost the host). A holder on another machine is never judged.
+func deadLocalHolder(s string) (string, bool) {
+	f := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			f[k] = v
+		}
+	}
+	// holder=USER@MACHINE pid PID
+	who, pid, ok := strings.Cut(f["holder"], " pid ")
+	_, machine, ok2 := strings.Cut(who, "@")
+	n, err := strconv.Atoi(pid)
+	me, _ := os.Hostname()
+	if !ok || !ok2 || err != nil || n <= 0 || machine != me || f["run"] == "" || f["run"] == runID {
+		return "", false
+	}
+	if err := syscall.Kill(n, 0); err == nil || errors.Is(err, syscall.EPERM) {
+		return "", false // alive
+	}
+	return f["run"], true
 }
 
 func describeHolder(s string) string {

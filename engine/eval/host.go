@@ -258,6 +258,7 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 			ctx.Variables[k] = v
 		}
 		missing := false
+		var excludedRefs []ref
 		objs := map[string]map[string]cty.Value{}
 		for _, ref := range refs {
 			e, ok := done[ref.addr]
@@ -273,12 +274,7 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 			}
 			if !ok {
 				if excluded[ref.addr] {
-					diags = append(diags, &hcl.Diagnostic{
-						Severity: hcl.DiagError,
-						Summary:  "Reference to a resource excluded on this host",
-						Detail:   fmt.Sprintf("%s refers to %s, which is not applied to host %s (its when condition is false, or its role does not target the host). Give both the same condition.", r.Addr(), ref.addr, hostName(scope)),
-						Subject:  ref.rng.Ptr(),
-					})
+					excludedRefs = append(excludedRefs, ref)
 				}
 				missing = true
 				continue
@@ -291,6 +287,18 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 			objs[typ][name] = e.value
 		}
 		if missing {
+			// Excluded along with what it refers to (the same when): fine.
+			if len(excludedRefs) > 0 && !whenFalse(r, ctx) {
+				for _, ref := range excludedRefs {
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError,
+						Summary:  "Reference to a resource excluded on this host",
+						Detail:   fmt.Sprintf("%s refers to %s, which is not applied to host %s (its when condition is false, or its role does not target the host). Give both the same condition.", r.Addr(), ref.addr, hostName(scope)),
+						Subject:  ref.rng.Ptr(),
+					})
+				}
+			}
+			excluded[r.Addr()] = len(excludedRefs) > 0
 			continue
 		}
 		for typ, m := range objs {
@@ -436,6 +444,21 @@ func runCheck(c *config.Check, ctx *hcl.EvalContext) hcl.Diagnostics {
 		})
 	}
 	return diags
+}
+
+// whenFalse reports whether r's when condition is certainly false with
+// what ctx holds (false when it has none, or needs more to be decided).
+func whenFalse(r *config.Resource, ctx *hcl.EvalContext) bool {
+	if r.When == nil {
+		return false
+	}
+	v, diags := r.When.Value(ctx)
+	if diags.HasErrors() {
+		return false
+	}
+	v, _ = v.Unmark()
+	b, err := convert.Convert(v, cty.Bool)
+	return err == nil && b.IsKnown() && !b.IsNull() && b.False()
 }
 
 // instance is one repetition of a resource block.
