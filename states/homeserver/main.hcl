@@ -78,8 +78,8 @@ variable "psycopg2_version" {
 
 variable "extra_packages" {
   type        = list(string)
-  default     = ["prometheus-client==0.21.1", "requests==2.32.3"]
-  description = "More pins installed with Synapse: dependencies whose newest release breaks the pinned Synapse (prometheus-client 0.22 breaks Synapse before 1.129), requests for the admin tool register_new_matrix_user (not a Synapse dependency), or a whole lock file's list. The index must hold them."
+  default     = ["prometheus-client==0.21.1", "txredisapi==1.4.11", "requests==2.32.3"]
+  description = "More pins installed with Synapse: dependencies whose newest release breaks the pinned Synapse (prometheus-client 0.22 breaks Synapse before 1.129; txredisapi 1.5 and later break the Redis replication of Synapse 1.120's workers), requests for the admin tool register_new_matrix_user (not a Synapse dependency), or a whole lock file's list. The index must hold them."
 }
 
 variable "port" {
@@ -128,6 +128,16 @@ variable "cache_factor" {
   }
 }
 
+variable "memory_mb" {
+  type        = number
+  default     = null
+  description = "The RAM the memory model divides, in MiB. Unset: the board's (`fact.memory_mb`). Set it lower when the board runs more than this role."
+  validation {
+    condition     = var.memory_mb == null || coalesce(var.memory_mb, 512) >= 512
+    error_message = "memory_mb is at least 512 (MiB)."
+  }
+}
+
 variable "extra_config" {
   type        = string
   default     = ""
@@ -141,14 +151,19 @@ locals {
   # The memory model (docs/roles/homeserver.md), in MiB.
   # (A variable's validation sees only that variable: the sum is checked here.)
   shares_ok       = tonumber(var.postgres_share + var.synapse_share <= 0.8 ? "0" : "postgres_share + synapse_share is more than 0.8: the OS needs the rest")
-  synapse_max_mb  = floor(fact.memory_mb * var.synapse_share) + local.shares_ok
-  synapse_high_mb = floor(local.synapse_max_mb * 0.9)
-  postgres_max_mb = floor(fact.memory_mb * var.postgres_share)
-  auto_cache      = max(0.1, min(2, floor(local.synapse_max_mb / 4096 * 20) / 20))
+  memory_mb       = var.memory_mb != null ? var.memory_mb : fact.memory_mb
+  synapse_max_mb  = floor(local.memory_mb * var.synapse_share) + local.shares_ok
+  synapse_high_mb = floor(local.main_max_mb * 0.9)
+  postgres_max_mb = floor(local.memory_mb * var.postgres_share)
+  auto_cache      = max(0.1, min(2, floor(local.main_max_mb / 4096 * 20) / 20))
   cache_factor    = var.cache_factor != null ? var.cache_factor : local.auto_cache
   public_baseurl  = var.public_baseurl != null ? var.public_baseurl : "https://${var.server_name}/"
   host_ip         = can(cidrhost("${host.address}/32", 0)) ? host.address : fact.primary_ipv4
   bind_addresses  = var.bind_addresses != null ? var.bind_addresses : distinct([local.host_ip, "127.0.0.1"])
+  # With workers, nginx takes the public port and the main process
+  # listens on loopback behind it.
+  main_port = var.workers ? var.worker_port : var.port
+  main_bind = var.workers ? ["127.0.0.1"] : local.bind_addresses
   venv            = "/opt/synapse/venv"
   config          = "/etc/synapse/homeserver.yaml"
   unit            = "synapse.service"
@@ -161,10 +176,31 @@ role "db" {
   source = "postgres"
   inputs = {
     memory_share = var.postgres_share
+    memory_mb    = local.memory_mb
+    # Each Synapse process holds up to 10 connections (cp_max); with
+    # workers, room for up to 4 generic ones, so that adding one does not
+    # restart PostgreSQL.
+    max_connections = var.workers ? 10 * (2 + max(4, local.generic_count)) + 10 : 50
     roles        = { synapse = { login = true } }
     databases = {
       synapse = { owner = "synapse", encoding = "UTF8", lc_collate = "C", lc_ctype = "C", template = "template0" }
     }
+  }
+}
+
+# With workers (workers.hcl): Redis for replication, on loopback only, so
+# that nothing but this board's Synapse processes reach it. Pub/sub and a
+# small cache of joined hosts take a few MiB; the 64 MiB cap comes out of
+# the OS's share. Declared before Synapse so that it starts first: a role
+# left out by `when` cannot be named in depends_on.
+role "redis" {
+  source = "broker"
+  when   = local.local_redis
+  inputs = {
+    password     = var.redis_password
+    port         = var.redis_port
+    bind         = ["127.0.0.1"]
+    maxmemory_mb = 64
   }
 }
 
@@ -230,12 +266,18 @@ file "config" {
   content = templatefile("templates/homeserver.yaml.tmpl", {
     server_name              = var.server_name
     public_baseurl           = local.public_baseurl
-    port                     = var.port
-    bind_addresses           = local.bind_addresses
+    port                     = local.main_port
+    bind_addresses           = local.main_bind
     cache_factor             = local.cache_factor
     enable_registration      = var.enable_registration
     registration_secret_path = local.registration ? "/etc/synapse/registration_secret" : null
     extra_config             = var.extra_config
+    workers = var.workers ? {
+      replication_port    = var.worker_port + 1
+      redis_host          = coalesce(var.redis_host, "127.0.0.1")
+      redis_port          = var.redis_port
+      redis_password_path = local.redis_auth ? "/etc/synapse/redis_password" : null
+    } : null
   })
   owner      = "root"
   group      = "synapse"
@@ -260,7 +302,7 @@ systemd_unit "synapse" {
   content = templatefile("templates/synapse.service.tmpl", {
     venv           = local.venv
     config         = local.config
-    memory_max_mb  = local.synapse_max_mb
+    memory_max_mb  = local.main_max_mb
     memory_high_mb = local.synapse_high_mb
     postgres_unit  = "postgresql.service"
   })
@@ -271,14 +313,14 @@ systemd_unit "synapse" {
 service "synapse" {
   name       = local.unit
   enabled    = true
-  watch      = [python_venv.synapse, file.config, file.signing_key, file.registration_secret, systemd_unit.synapse]
+  watch      = [python_venv.synapse, file.config, file.signing_key, file.registration_secret, file.redis_password, systemd_unit.synapse]
   depends_on = [role.db, directory.data]
 }
 
 # Synapse runs its database migrations before it answers: the first start
 # of a new version can take minutes on a small board.
 wait_for "synapse" {
-  url        = "http://127.0.0.1:${var.port}/health"
+  url        = "http://127.0.0.1:${local.main_port}/health"
   timeout    = 600
   interval   = 1
   watch      = [service.synapse]
@@ -291,17 +333,33 @@ output "port" {
 }
 
 output "memory" {
-  description = "The memory model for this board, in MiB: Synapse's MemoryMax and MemoryHigh, PostgreSQL's MemoryMax, what is left to the OS, and the cache factor."
+  description = "The memory model for this board, in MiB: Synapse's share (the main process's MemoryMax, or with workers what all its processes' MemoryMax add up to at most), the main process's MemoryHigh, PostgreSQL's MemoryMax, what is left to the OS, the main process's cache factor, and each Synapse process's MemoryMax, MemoryHigh and cache factor."
   value = {
     synapse_max_mb  = local.synapse_max_mb
     synapse_high_mb = local.synapse_high_mb
     postgres_max_mb = local.postgres_max_mb
-    os_mb           = fact.memory_mb - local.synapse_max_mb - local.postgres_max_mb
+    os_mb           = local.memory_mb - local.synapse_max_mb - local.postgres_max_mb
     cache_factor    = local.cache_factor
+    processes = merge(
+      { main = { memory_max_mb = local.main_max_mb, memory_high_mb = local.synapse_high_mb, cache_factor = local.cache_factor } },
+      { for k, w in local.workers : k => { memory_max_mb = w.max_mb, memory_high_mb = w.high_mb, cache_factor = w.cache } },
+    )
   }
 }
 
 output "register_command" {
   description = "The command, run on the board, that creates a user with the registration secret (add -u NAME -p PASSWORD [-a])."
   value       = "${local.venv}/bin/register_new_matrix_user -c ${local.config} http://127.0.0.1:${var.port}"
+}
+
+output "memory_budget_mb" {
+  description = "What the role may take on this board, in MiB: Synapse's and PostgreSQL's MemoryMax. A site sums its roles' budgets in a check (docs/language.md#checks)."
+  value       = local.synapse_max_mb + local.postgres_max_mb
+}
+
+check "memory" {
+  assert {
+    condition     = local.memory_mb <= fact.memory_mb
+    error_message = "memory_mb is ${local.memory_mb} MiB, more than this board's ${fact.memory_mb} MiB: Synapse and PostgreSQL would be sized for RAM the board does not have."
+  }
 }

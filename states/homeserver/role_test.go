@@ -172,3 +172,46 @@ func docTable(t *testing.T) [][6]float64 {
 	}
 	return out
 }
+
+// Sizing for more RAM than the board has is a warning (the role's check);
+// the budget output is Synapse's and PostgreSQL's MemoryMax.
+func TestMemoryCheck(t *testing.T) {
+	src := func(memoryMB string) string {
+		return `role "hs" {
+  source = "homeserver"
+  inputs = {
+    server_name = "example.org"
+    signing_key = "` + key + `"
+    index_url   = "http://10.0.0.2/wheels/simple/"
+    memory_mb   = ` + memoryMB + `
+  }
+}
+
+file "budget" {
+  path    = "/tmp/budget"
+  content = "${role.hs.memory_budget_mb}"
+}
+`
+	}
+	for _, tc := range []struct {
+		memory, want string
+		budget       string
+	}{
+		// floor(M * 0.45) + floor(M * 0.2), the default shares
+		{"null", "", "2496"},
+		{"2048", "", "1330"},
+		{"8000", "memory_mb is 8000 MiB, more than this board's 3842 MiB", "5200"},
+	} {
+		res, errs := statestest.Eval(t, src(tc.memory), statestest.Board{Cores: 4, MemoryMB: 3842})
+		if errs != "" {
+			t.Fatalf("memory_mb %s: %s", tc.memory, errs)
+		}
+		got := strings.Join(res.Warnings, "\n")
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("memory_mb %s: warnings %q, want %q", tc.memory, got, tc.want)
+		}
+		if b := statestest.Field(res.Node("file.budget"), "content"); b != tc.budget {
+			t.Errorf("memory_mb %s: budget %s, want %s", tc.memory, b, tc.budget)
+		}
+	}
+}

@@ -26,6 +26,12 @@ variable "memory_share" {
   }
 }
 
+variable "memory_mb" {
+  type        = number
+  default     = null
+  description = "The RAM memory_share is a fraction of, in MiB. Unset: the board's (fact.memory_mb)."
+}
+
 variable "max_connections" {
   type        = number
   default     = 50
@@ -88,7 +94,7 @@ locals {
   conf_dir = "/etc/postgresql/${var.version}/main"
   unit     = "postgresql@${var.version}-main"
   # The memory budget and what it is split into, in MiB (docs/roles/postgres.md).
-  memory_max_mb           = floor(fact.memory_mb * var.memory_share)
+  memory_max_mb           = floor((var.memory_mb != null ? var.memory_mb : fact.memory_mb) * var.memory_share)
   shared_buffers_mb       = floor(local.memory_max_mb / 4)
   effective_cache_size_mb = floor(local.memory_max_mb * 3 / 4)
   work_mem_mb             = min(64, max(1, floor(local.memory_max_mb / (var.max_connections * 3))))
@@ -226,5 +232,17 @@ output "settings" {
     work_mem_mb             = local.work_mem_mb
     maintenance_work_mem_mb = local.maintenance_work_mem_mb
     max_connections         = var.max_connections
+  }
+}
+
+output "memory_budget_mb" {
+  description = "What PostgreSQL may take on this board, in MiB (its MemoryMax)."
+  value       = local.memory_max_mb
+}
+
+check "memory" {
+  assert {
+    condition     = var.memory_mb == null || coalesce(var.memory_mb, 0) <= fact.memory_mb
+    error_message = "memory_mb is ${coalesce(var.memory_mb, 0)} MiB, more than this board's ${fact.memory_mb} MiB: PostgreSQL would be sized for RAM the board does not have."
   }
 }

@@ -192,9 +192,11 @@ variable "health_timeout" {
 locals {
   # The broker on a render board (a small site): this board runs it when
   # it is the one named; Redis gets its share of the RAM, the pool the rest.
-  own_broker    = var.broker.host != null
-  broker_here   = local.own_broker && var.broker.host == host.name
-  broker_memory = max(32, floor(fact.memory_mb * var.broker.memory_percent / 100))
+  # (broker is sensitive for its password; where it runs and its memory
+  # share are not secrets, and sizing messages may show them.)
+  own_broker    = nonsensitive(var.broker.host != null)
+  broker_here   = nonsensitive(local.own_broker && var.broker.host == host.name)
+  broker_memory = nonsensitive(max(32, floor(fact.memory_mb * var.broker.memory_percent / 100)))
   broker_url    = local.own_broker ? "redis://:${var.broker.password}@${inventory.hosts[var.broker.host].address}:6379/0" : var.broker.url
   redis         = can(regex("^rediss?://", local.broker_url))
 
@@ -393,4 +395,17 @@ output "spool" {
 output "health_command" {
   description = "The health check as a shell command: exits 0 once the worker answers a ping (waiting up to health_timeout), 1 at once when its templates do not load. For a site's own wait_for or monitoring."
   value       = "${local.ctl} ping ${local.node} --timeout ${var.health_timeout}"
+}
+
+output "memory_budget_mb" {
+  description = "What the role may take on this board, in MiB: the worker unit's MemoryMax, and the broker's maxmemory when the broker runs here. A site sums its roles' budgets in a check (docs/language.md#checks)."
+  value       = local.memory_max + (local.broker_here ? local.broker_memory : 0)
+}
+
+# A concurrency set by hand can ask for more than the board has.
+check "memory" {
+  assert {
+    condition     = local.memory_max + local.reserve <= fact.memory_mb
+    error_message = "${local.concurrency} pool processes of ${var.process_mb} MiB (MemoryMax ${local.memory_max} MiB) and ${local.reserve} MiB kept for the rest need more than this board's ${fact.memory_mb} MiB: lower concurrency or process_mb, or use a bigger board."
+  }
 }

@@ -281,3 +281,40 @@ func TestBadInputs(t *testing.T) {
 		})
 	}
 }
+
+// A pool set by hand that does not fit the board is a warning (a check),
+// not an error; the budget output adds what the role takes; a site can sum
+// budgets in a check of its own.
+func TestMemoryCheck(t *testing.T) {
+	src := renderSite(`broker = { url = "redis://:pw@10.0.0.5:6379/0" }`+"\nconcurrency = 8") + `
+check "board" {
+  assert {
+    condition     = try(role.render.memory_budget_mb, 0) + 1500 <= fact.memory_mb
+    error_message = "render ${role.render.memory_budget_mb} MiB + 1500 MiB for the homeserver"
+  }
+}
+`
+	for _, tc := range []struct {
+		memoryMB int
+		want     []string
+	}{
+		{8000, nil},
+		{2000, []string{"render 1152 MiB + 1500 MiB for the homeserver"}},
+		{960, []string{"8 pool processes of 128 MiB (MemoryMax 1152 MiB)", "render 1152 MiB"}},
+	} {
+		res, errs := statestest.Eval(t, src, statestest.Board{Name: "board1", Address: "10.0.0.1", Cores: 4, MemoryMB: tc.memoryMB,
+			Others: map[string]string{"board2": "10.0.0.2"}})
+		if errs != "" {
+			t.Fatalf("%d MiB: %s", tc.memoryMB, errs)
+		}
+		got := strings.Join(res.Warnings, "\n")
+		if len(res.Warnings) != len(tc.want) {
+			t.Errorf("%d MiB: warnings %q, want %d", tc.memoryMB, res.Warnings, len(tc.want))
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%d MiB: warnings %q lack %q", tc.memoryMB, got, w)
+			}
+		}
+	}
+}

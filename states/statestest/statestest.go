@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pinery/pinery/engine/config"
@@ -40,7 +42,10 @@ func Library() string {
 
 // Result is what a board would get: its resource instances in the order
 // the engine would apply them.
-type Result struct{ Nodes []*eval.Node }
+type Result struct {
+	Nodes    []*eval.Node
+	Warnings []string // "summary: detail" of each warning (failed checks among them)
+}
 
 // Node is the instance with the given address, or nil.
 func (r Result) Node(addr string) *eval.Node {
@@ -107,7 +112,13 @@ func Eval(t testing.TB, src string, b Board, files ...string) (Result, string) {
 	if diags.HasErrors() {
 		return Result{}, diags.Error()
 	}
-	return Result{Nodes: g.Nodes}, ""
+	res := Result{Nodes: g.Nodes}
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning {
+			res.Warnings = append(res.Warnings, d.Summary+": "+d.Detail)
+		}
+	}
+	return res, ""
 }
 
 // Field is a node's field as a string ("" when null or not a string).
