@@ -91,3 +91,46 @@ bench-sim: build ## W4 only (simulated hosts on loopback, no fleet): pinery, flo
 
 bench-report: ## regenerate docs/performance.md from bench/results/*.json
 	$(BENCH) report
+
+# pinery's own .deb, built by pinery's own package pipeline: each architecture's
+# tree (static binary, man pages, completions, copyright) is staged under dist/deb/
+# and packaged by the build module on this machine (.ci/deb, a local-connection
+# site; as root, like any builder). The Debian version comes from git describe:
+# v1.2.3 gives 1.2.3, v1.2.3-4-gabc gives 1.2.3+4.gabc, an untagged tree
+# 0.0~gitCOMMITDATE.COMMIT (+dirty when it has uncommitted changes).
+DEB_ARCHS   ?= amd64 arm64 armhf
+DEB_VERSION ?= $(shell v='$(VERSION)'; case "$$v" in (v[0-9]*) echo "$${v\#v}" | sed -e 's/-\([0-9]*\)-g/+\1.g/' -e 's/-dirty$$/+dirty/';; \
+  (*) echo "0.0~git$$(git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0).$$v" | sed 's/-dirty$$/+dirty/';; esac)
+DEB_STAGE   ?= $(CURDIR)/dist/deb
+DEB_OUT     ?= $(CURDIR)/dist
+deb_comma   := ,
+deb_empty   :=
+deb_space   := $(deb_empty) $(deb_empty)
+.PHONY: deb
+deb: build ## build dist/pinery_VERSION_ARCH.deb (DEB_OUT) for DEB_ARCHS (amd64 arm64 armhf) with pinery's own package pipeline
+	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_STAGE)/common/usr/share/man/man1 $(DEB_STAGE)/site
+	$(PINERY) docs man $(DEB_STAGE)/common/usr/share/man/man1 >/dev/null && gzip -9n $(DEB_STAGE)/common/usr/share/man/man1/*.1
+	install -d $(DEB_STAGE)/common/usr/share/bash-completion/completions $(DEB_STAGE)/common/usr/share/zsh/vendor-completions \
+	  $(DEB_STAGE)/common/usr/share/fish/vendor_completions.d $(DEB_STAGE)/common/usr/share/doc/pinery
+	$(PINERY) completion bash > $(DEB_STAGE)/common/usr/share/bash-completion/completions/pinery
+	$(PINERY) completion zsh > $(DEB_STAGE)/common/usr/share/zsh/vendor-completions/_pinery
+	$(PINERY) completion fish > $(DEB_STAGE)/common/usr/share/fish/vendor_completions.d/pinery.fish
+	install -m 0644 .ci/deb/copyright $(DEB_STAGE)/common/usr/share/doc/pinery/copyright
+	@set -e; for a in $(DEB_ARCHS); do \
+	  case $$a in amd64) g=amd64 arm=;; arm64) g=arm64 arm=;; armhf) g=arm arm=7;; *) echo "unknown DEB_ARCHS entry $$a"; exit 1;; esac; \
+	  s=$(DEB_STAGE)/stage/$$a; mkdir -p $$s && cp -a $(DEB_STAGE)/common/. $$s/; echo "build $$s/usr/bin/pinery"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$g GOARM=$$arm $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$s/usr/bin/pinery ./cmd/pinery; \
+	done
+	chmod -R u=rwX,go=rX $(DEB_STAGE)/stage
+	cp .ci/deb/main.hcl $(DEB_STAGE)/site/
+	$(PINERY) apply -i .ci/deb/inventory.hcl --auto-approve --var version=$(DEB_VERSION) \
+	  --var stage=$(DEB_STAGE)/stage --var output=$(DEB_OUT) \
+	  --var 'archs=[$(subst $(deb_space),$(deb_comma),$(patsubst %,"%",$(strip $(DEB_ARCHS))))]' $(DEB_STAGE)/site
+	@ls -l $(DEB_OUT)/pinery_*.deb
+
+# Scale (bench/scale.py, issue 10): 250 to 2,000 simulated hosts on loopback (push), 2,000 pull
+# reports into a throwaway PostgreSQL, local pull runs. No fleet; needs root; ~20 minutes.
+.PHONY: bench-scale
+bench-scale: build ## plan/apply on 250-2,000 simulated hosts, report ingestion and pull runs at scale; updates docs/performance.md
+	python3 bench/scale.py run $(BENCH_SCALE_ARGS)
+	$(BENCH) report

@@ -73,7 +73,7 @@ var postgresSchema = []string{
 }
 
 // migrationKey serializes pinery's schema migrations (an advisory lock key).
-const migrationKey = 0x70696e6572790001 // "pinery" 0001
+const migrationKey int64 = 0x70696e6572790001 // "pinery" 0001 (int64: 32-bit builds)
 
 // pgBackend keeps the state in a PostgreSQL database shared by a team.
 // Its site lock is a session-level advisory lock held on a connection of
