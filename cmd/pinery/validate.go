@@ -6,6 +6,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/pinery/pinery/engine"
 	"github.com/pinery/pinery/engine/config"
 	"github.com/pinery/pinery/engine/eval"
 	"github.com/pinery/pinery/inventory"
@@ -20,7 +23,10 @@ func newValidateCmd(g *globals) *cobra.Command {
 types, references, dependency cycles. With -i it also checks the inventory.
 With --var or --var-file it also checks the variables' values as plan would
 (var files read, age-encrypted ones decrypted, types, validation rules,
-required values). Values that depend on hosts or facts are checked by plan.`,
+required values). With -i as well (and every variable given, or none
+required), each selected host's resources are built as plan builds them, so
+a field's bad value is reported for the hosts it is bad on; a site that reads
+facts is built this way by plan only. Nothing is contacted.`,
 		Example: `  pinery validate site/
   pinery validate -i inventory.hcl --json site/
   pinery validate --var-file secrets.hcl.age --age-identity key.txt site/`,
@@ -43,6 +49,21 @@ required values). Values that depend on hosts or facts are checked by plan.`,
 				_, d := inventory.Load(g.inventory)
 				diags = append(diags, d...)
 			}
+			// With an inventory and every variable's value, each host's
+			// resources are built as plan would (when facts are not needed).
+			if g.inventory != "" && !diags.HasErrors() && (len(g.vars) > 0 || len(g.varFiles) > 0 || !needsValues(site)) {
+				inv, hosts, d := g.loadInventory()
+				diags = append(diags, d...)
+				in, d2 := g.inputs()
+				diags = append(diags, d2...)
+				if !diags.HasErrors() {
+					r, d := engine.Load(engine.Options{SiteDir: siteArg(args), Hosts: hosts, Inputs: in, Library: lib, Inventory: inv})
+					diags = append(diags, d...)
+					if r != nil && r.Site != nil {
+						site = r.Site // its parser holds the sources the diagnostics quote
+					}
+				}
+			}
 			if asJSON {
 				if err := writeDiagsJSON(g.stdout, diags); err != nil {
 					return err
@@ -62,3 +83,13 @@ required values). Values that depend on hosts or facts are checked by plan.`,
 }
 
 var _ = hcl.DiagError
+
+// needsValues reports whether the site has variables without a default.
+func needsValues(site *config.Site) bool {
+	for _, v := range site.Variables {
+		if v.Default == cty.NilVal {
+			return true
+		}
+	}
+	return false
+}
