@@ -73,9 +73,10 @@ type Run struct {
 	vars    cty.Value
 	hosts   []*hostRun
 
-	fleet    cty.Value // the inventory object; cty.NilVal without an inventory
-	selMu    sync.Mutex
-	selected map[string]map[string]bool // role target selector → host names
+	fleet      cty.Value                  // the inventory object; cty.NilVal without an inventory
+	fleetFacts map[string]inventory.Facts // the hosts' facts it holds
+	selMu      sync.Mutex
+	selected   map[string]map[string]bool // role target selector → host names
 }
 
 type hostRun struct {
@@ -98,6 +99,7 @@ type hostRun struct {
 	// With cached facts: the facts, and the graph and diagnostics
 	// evaluated from them, used once the probe session confirms the facts.
 	cachedFacts inventory.Facts
+	gathered    inventory.Facts // gathered in this run (when they differ from the cache)
 	specGraph   *eval.HostGraph
 	specDiags   hcl.Diagnostics
 }
@@ -126,7 +128,16 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 		r.hosts = append(r.hosts, &hostRun{inv: h, onStart: opts.Started, dial: opts.Dial})
 	}
 	if opts.Inventory != nil {
-		r.fleet = inventoryValue(opts.Inventory, site)
+		r.fleetFacts = map[string]inventory.Facts{}
+		if program.UsesInventory {
+			cache := factCache(opts.FactsCache)
+			for _, h := range opts.Inventory.Hosts {
+				if f := cache.load(h); f != nil {
+					r.fleetFacts[h.Name] = f
+				}
+			}
+		}
+		r.fleet = inventoryValue(opts.Inventory, site, r.factsOf)
 	}
 	// A target that selects nothing is most likely a typo: say so.
 	if opts.Inventory != nil {
@@ -157,14 +168,20 @@ func Dial(ctx context.Context, h *inventory.Host) (transport.Host, error) {
 	if h.Local {
 		return transport.NewLocal(), nil
 	}
-	return transport.DialSSH(ctx, transport.SSHConfig{
+	return transport.DialSSH(ctx, SSHConfig(h))
+}
+
+// SSHConfig is how to reach an inventory host over SSH (without a sudo
+// password: a Dialer that has one adds it).
+func SSHConfig(h *inventory.Host) transport.SSHConfig {
+	return transport.SSHConfig{
 		Address:        h.Address,
 		Port:           h.Port,
 		User:           h.User,
 		IdentityFile:   h.IdentityFile,
 		KnownHosts:     h.KnownHosts,
 		ConnectTimeout: h.ConnectTimeout,
-	})
+	}
 }
 
 func hostValue(h *inventory.Host) cty.Value {
@@ -306,6 +323,7 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 					}
 				}
 				cache.store(h.inv, f)
+				h.gathered = f
 				mu.Lock()
 				facts[h] = f.Value()
 				mu.Unlock()
@@ -322,6 +340,7 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 	if !r.program.UsesFacts {
 		return r.plan(), nil
 	}
+	r.refreshFleetFacts(facts)
 	diags := r.evalHosts(facts)
 	if diags.HasErrors() {
 		return r.plan(), diags
@@ -341,6 +360,42 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 	}
 	p.Wait()
 	return r.plan(), diags
+}
+
+// factsOf is what the inventory object holds of a host's facts.
+func (r *Run) factsOf(h *inventory.Host) inventory.Facts { return r.fleetFacts[h.Name] }
+
+// refreshFleetFacts puts the facts gathered in this run into the inventory
+// object. When some differ from those it held (cached ones), hosts planned
+// from it already may have read them (inventory.hosts.X.facts): they are
+// evaluated and probed again with the rest, one more session each, only
+// then and only for a site that reads the inventory.
+func (r *Run) refreshFleetFacts(fresh map[*hostRun]cty.Value) {
+	if r.opts.Inventory == nil || !r.program.UsesInventory {
+		return
+	}
+	changed := false
+	for _, h := range r.hosts {
+		if _, ok := fresh[h]; !ok || h.gathered == nil {
+			continue
+		}
+		if !sameFacts(h.gathered, r.fleetFacts[h.inv.Name]) {
+			r.fleetFacts[h.inv.Name] = h.gathered
+			changed = true
+		}
+	}
+	if !changed {
+		return
+	}
+	r.fleet = inventoryValue(r.opts.Inventory, r.Site, r.factsOf)
+	for _, h := range r.hosts {
+		if _, ok := fresh[h]; ok || h.graph == nil || h.plan.Error != nil {
+			continue
+		}
+		h.graph, h.diffs, h.specDiags = nil, nil, nil
+		h.plan = &plan.HostPlan{Host: h.inv.Name}
+		fresh[h] = h.cachedFacts.Value()
+	}
 }
 
 // hostContext bounds one host's work by HostTimeout.

@@ -12,16 +12,24 @@ import (
 // host of the inventory, not only the selected ones, like Ansible's
 // hostvars and groups:
 //
-//	inventory.hosts.NAME   {name, address, groups, vars}
+//	inventory.hosts.NAME   {name, address, groups, vars, facts}
 //	inventory.groups.NAME  [host names], in inventory order
 //	inventory.roles.NAME   [host names] the site's role NAME targets
 //
 // Roles' `when` conditions are per host and depend on facts, so roles
 // lists the hosts a role's targets select, not those it will apply to.
-func inventoryValue(inv *inventory.Inventory, site *config.Site) cty.Value {
+//
+// A host's facts are those gathered in this run, else the last ones cached
+// on this machine, else null (facts gives them).
+func inventoryValue(inv *inventory.Inventory, site *config.Site, facts func(*inventory.Host) inventory.Facts) cty.Value {
 	hosts := map[string]cty.Value{}
 	for _, h := range inv.Hosts {
-		hosts[h.Name] = hostValue(h)
+		attrs := hostValue(h).AsValueMap()
+		attrs["facts"] = cty.NullVal(cty.DynamicPseudoType)
+		if f := facts(h); f != nil {
+			attrs["facts"] = f.Value()
+		}
+		hosts[h.Name] = cty.ObjectVal(attrs)
 	}
 	groups := map[string]cty.Value{}
 	for name, g := range inv.Groups {

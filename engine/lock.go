@@ -148,7 +148,10 @@ func (l *lockingRunner) Run(ctx context.Context, cmd string, stdin io.Reader) (r
 func unlock(ctx context.Context, conn transport.Host) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	script := fmt.Sprintf("if grep -qx %s %s/holder 2>/dev/null; then rm -rf %s; fi", shellescape.Quote("run="+runID), lockDir, lockDir)
+	// Moved aside first: several inventory hosts of this run on one
+	// machine share its lock, and release it at the same time.
+	script := fmt.Sprintf("if grep -qx %s %s/holder 2>/dev/null; then t=%s.released.$$; mv -T %s \"$t\" 2>/dev/null && rm -rf \"$t\"; fi; true",
+		shellescape.Quote("run="+runID), lockDir, lockDir, lockDir)
 	res, err := conn.Run(ctx, script, nil)
 	if err != nil {
 		return fmt.Errorf("releasing the host's lock: %w", err)

@@ -63,6 +63,9 @@ type Program struct {
 	order     []*config.Resource
 	refs      map[*config.Resource][]ref
 	UsesFacts bool // some expression refers to `fact`: gather facts first
+	// UsesInventory: some expression refers to `inventory` (and may read
+	// other hosts' facts through it).
+	UsesInventory bool
 }
 
 // Compile orders the site's resources and finds their references.
@@ -86,8 +89,11 @@ func Compile(site *config.Site) (*Program, hcl.Diagnostics) {
 		}
 	}
 	for _, tr := range siteTraversals(site) {
-		if tr.RootName() == "fact" {
+		switch tr.RootName() {
+		case "fact":
 			p.UsesFacts = true
+		case "inventory":
+			p.UsesInventory = true
 		}
 	}
 	var diags hcl.Diagnostics
