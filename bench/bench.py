@@ -1113,7 +1113,9 @@ def cmd_setup(args):
 
 def cmd_report(args):
     import report
-    files = args.files or sorted(glob.glob(os.path.join(RESULTS, "*.json")))
+    # scale-*.json (bench/scale.py) have their own section, written by scale_report.py.
+    files = args.files or sorted(f for f in glob.glob(os.path.join(RESULTS, "*.json"))
+                                 if not os.path.basename(f).startswith("scale-"))
     report.write(files, args.output)
     log(f"wrote {args.output} from {len(files)} result file(s)")
 

@@ -1,6 +1,7 @@
 """Writes docs/performance.md from bench/results/*.json (merged in name order: a later file's
 numbers for the same workload and tool replace an earlier file's) plus the hand-written
-bench/notes.md (method details and known gaps) and bench/results/gobench.txt (Go benchmarks)."""
+bench/notes.md (method details and known gaps), bench/results/gobench.txt (Go benchmarks) and
+the scale section (scale_report.py, from bench/results/scale-*.json)."""
 
 import json
 import os
@@ -216,6 +217,10 @@ def write(files, output):
     if os.path.exists(gob):
         L.append("Last recorded (`bench/results/gobench.txt`):\n")
         L.append("```\n" + open(gob).read().strip() + "\n```\n")
+    import scale_report  # bench/scale.py's results, if any (make bench-scale)
+    scale = scale_report.section()
+    if scale:
+        L.append(scale)
     notes = os.path.join(HERE, "notes.md")
     if os.path.exists(notes):
         L.append(open(notes).read().strip() + "\n")

@@ -83,18 +83,20 @@ func (s *store) RecordPull(ctx context.Context, r Run, bundle string) (int64, er
 }
 
 // The latest run of each host is its highest run ID (IDs grow with time);
-// its last success is its highest converged, finished run.
+// its last success is its highest converged, finished run. Both come from
+// one aggregate, so that every join after it is a key lookup: joining two
+// aggregates let PostgreSQL pick a nested loop over them on a fresh table
+// (quadratic in hosts: 0.4 s for 2,000; make bench-scale).
 const statusQuery = `WITH hr AS (
 		SELECT h.host, h.run_id, h.outcome FROM pinery_run_hosts h JOIN pinery_runs r ON r.id = h.run_id
 		WHERE r.site = $1 AND h.outcome <> 'untouched'),
-	latest AS (SELECT host, MAX(run_id) AS run_id FROM hr GROUP BY host),
-	ok AS (SELECT host, MAX(run_id) AS run_id FROM hr WHERE outcome = 'converged' GROUP BY host)
+	latest AS (SELECT host, MAX(run_id) AS run_id, MAX(run_id) FILTER (WHERE outcome = 'converged') AS ok_id
+		FROM hr GROUP BY host)
 	SELECT l.host, r.id, r.origin, r.bundle, r.started, r.ended, h.outcome, h.changed, h.failed, h.error, okr.ended
 	FROM latest l
 	JOIN pinery_runs r ON r.id = l.run_id
 	JOIN pinery_run_hosts h ON h.run_id = l.run_id AND h.host = l.host
-	LEFT JOIN ok ON ok.host = l.host
-	LEFT JOIN pinery_runs okr ON okr.id = ok.run_id
+	LEFT JOIN pinery_runs okr ON okr.id = l.ok_id
 	ORDER BY l.host`
 
 func (s *store) Status(ctx context.Context, site string) ([]HostStatus, error) {
