@@ -22,6 +22,9 @@ type Rollout struct {
 	// supply it sits on); a batch holds hosts of one domain only. nil: one
 	// domain.
 	Domain func(*inventory.Host) string
+	// DomainName, when Domain is nil, names the failure domain by a host
+	// variable of that name, else the host's fact of that name.
+	DomainName string
 	Pause  time.Duration // between batches
 	// PowerCycles is how many times a host that stopped answering may be
 	// power-cycled out of band (its inventory power block) and retried.
@@ -140,7 +143,11 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 	if !batched {
 		size = len(ready)
 	}
-	batches := makeBatches(r, ready, size, ro.Domain)
+	domain := ro.Domain
+	if domain == nil && ro.DomainName != "" {
+		domain = r.domainOf(ro.DomainName)
+	}
+	batches := makeBatches(r, ready, size, domain)
 	for k, b := range batches {
 		if batched && failed > budget {
 			out.Halted = true
@@ -217,4 +224,25 @@ func makeBatches(r *Run, idx []int, size int, domain func(*inventory.Host) strin
 		}
 	}
 	return out
+}
+
+// domainOf names a host's failure domain by its variable name, else by its
+// fact name (gathered in this run, else cached); "" when it has neither.
+func (r *Run) domainOf(name string) func(*inventory.Host) string {
+	byVar := DomainVar(name)
+	facts := map[string]inventory.Facts{}
+	for _, h := range r.hosts {
+		switch {
+		case h.gathered != nil:
+			facts[h.inv.Name] = h.gathered
+		case h.cachedFacts != nil:
+			facts[h.inv.Name] = h.cachedFacts
+		}
+	}
+	return func(h *inventory.Host) string {
+		if d := byVar(h); d != "" {
+			return d
+		}
+		return facts[h.Name][name]
+	}
 }

@@ -3,12 +3,14 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/pinery/pinery/engine"
 	"github.com/pinery/pinery/engine/transport"
 	"github.com/pinery/pinery/inventory"
+	"github.com/zclconf/go-cty/cty"
 )
 
 func TestParseAmount(t *testing.T) {
@@ -100,5 +102,46 @@ func TestRolloutFailureDomains(t *testing.T) {
 		func(b engine.Batch) { batches = append(batches, b.Domain+":"+strings.Join(b.Hosts, ",")) }, nil)
 	if got := strings.Join(batches, " "); got != "A:b1,b3 A:b5 B:b2,b4 B:b6" {
 		t.Errorf("batches %s: a batch must hold one domain", got)
+	}
+}
+
+// --failure-domain names a host variable, else a fact.
+func TestFailureDomainFromVarOrFact(t *testing.T) {
+	var hosts []*inventory.Host
+	for i := 1; i <= 4; i++ {
+		h := &inventory.Host{Name: fmt.Sprintf("b%d", i), Address: "localhost", Groups: []string{"all"}}
+		if i <= 2 {
+			h.Vars = map[string]cty.Value{"os_id": cty.StringVal("board-A")}
+		}
+		hosts = append(hosts, h)
+	}
+	site := writeSite(t, map[string]string{"main.hcl": `
+exec "x" {
+  command = "true"
+  when    = fact.os_id != ""
+}
+`})
+	r, diags := engine.Load(engine.Options{SiteDir: site, Hosts: hosts,
+		Dial: func(context.Context, *inventory.Host) (transport.Host, error) { return transport.NewLocal(), nil }})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	defer r.Close()
+	if _, diags := r.Plan(context.Background()); diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	var batches []string
+	r.ApplyRollout(context.Background(), engine.Rollout{Batch: engine.Amount{N: 3}, DomainName: "os_id"},
+		func(b engine.Batch) { batches = append(batches, b.Domain+":"+strings.Join(b.Hosts, ",")) }, nil)
+	osID := ""
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "ID="); ok {
+				osID = strings.Trim(v, `"`)
+			}
+		}
+	}
+	if want := "board-A:b1,b2 " + osID + ":b3,b4"; strings.Join(batches, " ") != want {
+		t.Errorf("batches %q, want %q", batches, want)
 	}
 }

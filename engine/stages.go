@@ -191,7 +191,7 @@ func stageRollout(st *config.Stage, def Rollout) (Rollout, error) {
 		}
 	}
 	if w.FailureDomain != "" {
-		ro.Domain = DomainVar(w.FailureDomain)
+		ro.DomainName = w.FailureDomain
 	}
 	if w.PowerCycles < 0 {
 		return ro, fmt.Errorf("power_cycle: %d is not a number of times (0, 1, 2)", w.PowerCycles)

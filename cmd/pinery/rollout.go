@@ -43,7 +43,7 @@ func addRolloutFlags(cmd *cobra.Command, g *globals) {
 	f := cmd.Flags()
 	f.StringVar(&g.rollout.batch, "batch", "", "apply this many hosts at a time (a number or a percentage: 2, 25%)")
 	f.StringVar(&g.rollout.maxFailures, "max-failures", "0", "with --batch: failed or unreachable hosts tolerated before the rollout halts (a number or a percentage)")
-	f.StringVar(&g.rollout.domain, "failure-domain", "", "with --batch: the inventory host variable naming a host's failure domain (a batch never spans two)")
+	f.StringVar(&g.rollout.domain, "failure-domain", "", "with --batch: the inventory host variable, else the fact, naming a host's failure domain (a batch never spans two)")
 	f.DurationVar(&g.rollout.pause, "pause", 0, "with --batch: wait this long between batches (30s, 2m)")
 	f.StringArrayVar(&g.rollout.health, "health", nil, "a check every host of a batch must pass once applied before the next batch starts: http:URL [STATUS], tcp:PORT, cmd:COMMAND ({host}, {address} are replaced; repeatable)")
 	f.DurationVar(&g.rollout.healthTimeout, "health-timeout", engine.DefaultHealthTimeout, "how long each --health check may take to pass")
@@ -76,7 +76,7 @@ func (g *globals) rolloutSpec() (engine.Rollout, error) {
 		ro.Health = append(ro.Health, c)
 	}
 	if name := g.rollout.domain; name != "" {
-		ro.Domain = engine.DomainVar(name)
+		ro.DomainName = name
 	}
 	return ro, nil
 }
