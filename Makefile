@@ -28,7 +28,7 @@ FLEET_LOCK := /run/pinery-fleet.lock
 
 test: vet build ## unit tests and end-to-end tests on the test fleet
 	bash .ci/install-deps.sh
-	flock -o $(FLEET_LOCK) sh -c 'bash .ci/fleet.sh up && PINERY_FLEET=$(FLEET) PINERY_E2E=1 $(GO) test -count=1 -timeout 30m ./...'
+	flock -o $(FLEET_LOCK) sh -c 'bash .ci/fleet.sh up && PINERY_FLEET=$(FLEET) PINERY_E2E=1 $(GO) test -count=1 -timeout 60m ./...'
 
 fleet-up: ## bring up the test fleet (real Debian boards; needs root)
 	bash .ci/install-deps.sh
