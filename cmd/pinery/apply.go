@@ -245,7 +245,13 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		fmt.Fprintf(g.stdout, "Rollout halted: %s.\n  applied:   %s\n  failed:    %s\n  untouched: %s\nAfter fixing what failed, continue with the untouched hosts: pinery apply --resume (same flags).\n",
 			out.Reason, list(hostsWith(out, engine.OutcomeApplied)), list(hostsWith(out, engine.OutcomeFailed)), list(hostsWith(out, engine.OutcomeUntouched)))
 	}
-	if rec != nil {
+	switch {
+	case rec == nil:
+	case g.state.pull != nil:
+		// A pulled site lives in a temporary directory: the run is seen
+		// from the controller, with pinery status or history there.
+		fmt.Fprintf(g.stdout, "Reported as run %d to the backend (pinery status).\n", rec.id)
+	default:
 		site := ""
 		if g.site != "." {
 			site = " " + g.site

@@ -98,7 +98,7 @@ host "nokey" { connection = "local" }
 			"--age-identity", p("board.key"), "--backend", db, bundle}, extra...)...)
 	}
 	got, code = pull(p("b.tar.gz"))
-	if code != 0 || !strings.Contains(got, "box: file.greeting changed") {
+	if code != 0 || !strings.Contains(got, "box: file.greeting changed") || !regexpMatch(`(?m)^Reported as run \d+ to the backend \(pinery status\)\.$`, got) {
 		t.Fatalf("pull: %d\n%s", code, got)
 	}
 	if b, _ := os.ReadFile(out); string(b) != "Hi "+token+"\n" {
