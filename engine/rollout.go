@@ -25,7 +25,7 @@ type Rollout struct {
 	// DomainName, when Domain is nil, names the failure domain by a host
 	// variable of that name, else the host's fact of that name.
 	DomainName string
-	Pause  time.Duration // between batches
+	Pause      time.Duration // between batches
 	// PowerCycles is how many times a host that stopped answering may be
 	// power-cycled out of band (its inventory power block) and retried.
 	PowerCycles int

@@ -40,6 +40,10 @@ type Host struct {
 	// IdentityFile and KnownHosts are absolute paths ("" when unset).
 	IdentityFile, KnownHosts string
 	ConnectTimeout           time.Duration
+	// BecomePassword: the login user's sudo asks for a password
+	// (become_password = true), which the run is given once for every
+	// such host. Never set for root or a local host.
+	BecomePassword bool
 	// Local: run commands on this machine as the user running pinery,
 	// without SSH (connection = "local"): the controller as a host, for
 	// publishing a repository into a local directory or a pulled site.

@@ -23,7 +23,8 @@ var (
 	}}
 	connAttrs = []hcl.AttributeSchema{
 		{Name: "user"}, {Name: "port"}, {Name: "identity_file"},
-		{Name: "known_hosts"}, {Name: "connect_timeout"}, {Name: "vars"},
+		{Name: "known_hosts"}, {Name: "connect_timeout"}, {Name: "become_password"},
+		{Name: "vars"},
 	}
 	powerBlock     = []hcl.BlockHeaderSchema{{Type: "power"}}
 	defaultsSchema = &hcl.BodySchema{Attributes: connAttrs, Blocks: powerBlock}
@@ -78,6 +79,7 @@ type conn struct {
 	identity *string // "" set explicitly: no identity file
 	known    *string
 	timeout  *time.Duration
+	become   *bool // become_password
 	vars     map[string]cty.Value
 	power    hcl.Attributes // of its power block
 }
@@ -395,10 +397,28 @@ func (p *parser) conn(attrs hcl.Attributes) conn {
 			}
 		}
 	}
+	if a, ok := attrs["become_password"]; ok {
+		c.become = p.boolean(a, "become_password = true (this user's sudo asks for a password)")
+	}
 	if a, ok := attrs["vars"]; ok {
 		c.vars = p.vars(a)
 	}
 	return c
+}
+
+// boolean decodes a bool attribute; nil means null or an error.
+func (p *parser) boolean(a *hcl.Attribute, example string) *bool {
+	v, ok := p.literal(a.Expr)
+	if !ok || v.IsNull() {
+		return nil
+	}
+	if v.Type() != cty.Bool {
+		p.errorf(a.Expr.Range(), "Incorrect attribute value type",
+			"%s must be true or false, e.g. %s; got %s.", a.Name, example, v.Type().FriendlyName())
+		return nil
+	}
+	b := v.True()
+	return &b
 }
 
 // literal evaluates expr without variables or functions.
@@ -612,6 +632,7 @@ func (p *parser) build() *Inventory {
 			h.KnownHosts = filepath.Join(home, DefaultKnownHosts[2:])
 		}
 		h.ConnectTimeout = *firstSet(e.conn.timeout, p.defaults.timeout, ptr(DefaultConnectTimeout))
+		h.BecomePassword = *firstSet(e.conn.become, p.defaults.become, ptr(false)) && h.User != "root" && !h.Local
 		h.Power = p.power(h, e.conn.power, p.defaults.power)
 
 		gs := hostGroups[h.Name]

@@ -32,9 +32,13 @@ stay done belongs in the site.`,
 			if g.writeDiags(diags) {
 				return exitError{1}
 			}
+			dial, ok := g.dialer(hosts)
+			if !ok {
+				return exitError{1}
+			}
 			ctx, stop := signalContext()
 			defer stop()
-			results := engine.RunCommand(ctx, hosts, strings.Join(args[1:], " "), g.parallelism, nil)
+			results := engine.RunCommand(ctx, hosts, strings.Join(args[1:], " "), g.parallelism, dial)
 			code := 0
 			for _, r := range results {
 				switch {

@@ -30,6 +30,10 @@ selector; default all) and prints what expressions see as fact.*.`,
 			if g.writeDiags(diags) {
 				return exitError{1}
 			}
+			dial, ok := g.dialer(hosts)
+			if !ok {
+				return exitError{1}
+			}
 			ctx, stop := signalContext()
 			defer stop()
 			type result struct {
@@ -40,7 +44,7 @@ selector; default all) and prints what expressions see as fact.*.`,
 			p := pool.New().WithMaxGoroutines(engine.DefaultParallelism)
 			for i, h := range hosts {
 				p.Go(func() {
-					conn, err := engine.Dial(ctx, h)
+					conn, err := dial(ctx, h)
 					if err != nil {
 						results[i].err = err
 						return

@@ -41,9 +41,13 @@ off per host. The exit code is 0 when every action succeeded, 1 otherwise.`,
 			if g.writeDiags(diags) {
 				return exitError{1}
 			}
+			dial, ok := g.dialer(hosts)
+			if !ok {
+				return exitError{1}
+			}
 			ctx, stop := signalContext()
 			defer stop()
-			pc := engine.PowerControl{Inventory: inv}
+			pc := engine.PowerControl{Inventory: inv, Dial: dial}
 			lines := make([]string, len(hosts))
 			failed := make([]bool, len(hosts))
 			p := pool.New().WithMaxGoroutines(engine.DefaultParallelism)
@@ -71,7 +75,7 @@ off per host. The exit code is 0 when every action succeeded, 1 otherwise.`,
 					if bootTimeout > 0 {
 						limit = bootTimeout
 					}
-					took, err := engine.WaitForSSH(ctx, h, nil, limit)
+					took, err := engine.WaitForSSH(ctx, h, dial, limit)
 					if err != nil {
 						failed[i] = true
 						lines[i] += fmt.Sprintf("\n%s: error: %v", h.Name, err)

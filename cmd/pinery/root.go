@@ -35,6 +35,7 @@ type globals struct {
 	parallelism int
 	hostTimeout time.Duration
 	stats       bool
+	become      becomeFlags
 	jsonEvents  bool // apply --json: JSON lines instead of text
 	rollout     rolloutFlags
 	state       stateFlags
@@ -106,6 +107,8 @@ func addRunFlags(cmd *cobra.Command, g *globals) {
 	f.IntVar(&g.parallelism, "parallelism", 64, "hosts handled at once")
 	f.DurationVar(&g.hostTimeout, "host-timeout", 0, "fail a host whose plan, or whose apply, takes longer than this (e.g. 15m), ending its command; default: no limit")
 	f.BoolVar(&g.stats, "stats", false, "print SSH connections and command sessions per host to stderr")
+	f.BoolVarP(&g.become.ask, "ask-become-pass", "K", false, "ask once, on the terminal, for the sudo password of the hosts with become_password = true (else $"+becomeEnv+")")
+	f.StringVar(&g.become.file, "become-password-file", "", "read the sudo password of the hosts with become_password = true from the first line of FILE")
 }
 
 // addVarFlags adds the flags that give variables' values.

@@ -65,6 +65,10 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 	if g.writeDiags(diags) {
 		return nil, false
 	}
+	pw, diags := g.becomePassword(hosts)
+	if g.writeDiags(diags) {
+		return nil, false
+	}
 	g.tally = newTally()
 	lib, diags := library()
 	if g.writeDiags(diags) {
@@ -76,6 +80,7 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 		Inputs:      in,
 		Parallelism: g.parallelism,
 		HostTimeout: g.hostTimeout,
+		Dial:        becomeDialer(pw),
 		Library:     lib,
 		Inventory:   inv,
 		FactsCache:  factsCacheDir(),

@@ -46,6 +46,10 @@ that shard's.`,
 			if g.writeDiags(diags) {
 				return exitError{1}
 			}
+			dial, ok := g.dialer(hosts)
+			if !ok {
+				return exitError{1}
+			}
 			ctx, stop := signalContext()
 			defer stop()
 			type result struct {
@@ -56,7 +60,7 @@ that shard's.`,
 			p := pool.New().WithMaxGoroutines(engine.DefaultParallelism)
 			for i, h := range hosts {
 				p.Go(func() {
-					conn, err := engine.Dial(ctx, h)
+					conn, err := dial(ctx, h)
 					if err != nil {
 						results[i].err = err
 						return

@@ -28,13 +28,26 @@ type SSHConfig struct {
 	IdentityFile   string // "" means ssh-agent only
 	KnownHosts     string // known_hosts file; checked strictly
 	ConnectTimeout time.Duration
+	// BecomePassword is the login user's sudo password, for a host whose
+	// sudo asks for one (nil: sudo -n, passwordless). It is sensitive: it
+	// goes to sudo on stdin only, and never into an error or a log.
+	BecomePassword []byte
 }
 
 // SSH is one connection to a host, reused for every command of a run.
 type SSH struct {
-	client   *ssh.Client
-	sudo     bool
-	sessions atomic.Int64
+	client     *ssh.Client
+	sudo       bool
+	password   []byte // sudo's, when it needs one
+	user, addr string // for messages
+	sessions   atomic.Int64
+	dead       atomic.Bool // closed because the host stopped answering
+}
+
+// abandon closes a connection whose host stopped answering.
+func (s *SSH) abandon() {
+	s.dead.Store(true)
+	s.client.Close()
 }
 
 // DialSSH connects and authenticates. Host keys are checked against the
@@ -58,16 +71,27 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrUnreachable, dialReason(err))
 	}
-	// The handshake gets the same bound: a frozen board accepts TCP in its
-	// kernel but never answers the SSH banner.
+	// The handshake gets the same bound (a frozen board accepts TCP in its
+	// kernel but never answers the SSH banner), and ends with ctx too.
 	_ = conn.SetDeadline(time.Now().Add(cfg.ConnectTimeout))
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, clientCfg)
+	if !stop() {
+		err = fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())
+	}
 	if err != nil {
 		conn.Close()
+		if errors.Is(err, ErrUnreachable) {
+			return nil, err
+		}
 		return nil, classifyHandshake(err, cfg)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return &SSH{client: ssh.NewClient(c, chans, reqs), sudo: cfg.User != "root"}, nil
+	s := &SSH{client: ssh.NewClient(c, chans, reqs), sudo: cfg.User != "root", user: cfg.User, addr: cfg.Address}
+	if s.sudo && len(cfg.BecomePassword) > 0 {
+		s.password = cfg.BecomePassword
+	}
+	return s, nil
 }
 
 // clientConfig builds the SSH client configuration for one host. The parsed
@@ -147,27 +171,101 @@ func classifyHandshake(err error, cfg SSHConfig) error {
 	return fmt.Errorf("%w: SSH handshake: %v", ErrUnreachable, err)
 }
 
-// Run runs cmd with sh on the host, through sudo when the login user is not
-// root. stdout and stderr are kept apart. When ctx ends, the remote process
-// is signalled and the session closed.
+// Run runs cmd with sh on the host, as root: through sudo when the login
+// user is not root. stdout and stderr are kept apart. When ctx ends, the
+// remote process is signalled and the session closed; a host that no
+// longer answers has its connection closed, so that Run returns soon after
+// ctx ends even on a dead link.
 func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Result, error) {
 	s.sessions.Add(1)
-	sess, err := s.client.NewSession()
+	sess, err := s.open(ctx)
 	if err != nil {
-		return resource.Result{}, fmt.Errorf("%w: opening a session: %v", ErrUnreachable, err)
+		return resource.Result{}, err
 	}
 	defer sess.Close()
+	if err := ctx.Err(); err != nil {
+		return resource.Result{}, err
+	}
+	return s.exec(ctx, sess, cmd, stdin, true)
+}
+
+// answerGrace is how long a host whose caller gave up may take to answer a
+// call already sent (open a session, start a command) before its link is
+// taken for dead.
+const answerGrace = 1500 * time.Millisecond
+
+// await runs f, a call that waits for the host, until ctx ends; then it
+// gives the host answerGrace to answer, and past that closes the
+// connection: on a dead link the call would wait for TCP to give up, far
+// past any timeout, and closing is what ends it.
+func (s *SSH) await(ctx context.Context, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(answerGrace):
+		s.abandon()
+		<-done
+		return fmt.Errorf("%w: the host stopped answering (%w)", ErrUnreachable, ctx.Err())
+	}
+}
+
+// open opens a session, waiting for it past ctx's end no longer than
+// answerGrace.
+func (s *SSH) open(ctx context.Context) (*ssh.Session, error) {
+	if s.dead.Load() {
+		return nil, fmt.Errorf("%w: the host stopped answering, and its connection was closed", ErrUnreachable)
+	}
+	var sess *ssh.Session
+	err := s.await(ctx, func() (err error) {
+		sess, err = s.client.NewSession()
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		return nil, fmt.Errorf("opening a session: %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: opening a session: %v", ErrUnreachable, err)
+	}
+	return sess, nil
+}
+
+// exec runs cmd on an open session. An interruptible command is ended
+// with its process group when ctx ends.
+func (s *SSH) exec(ctx context.Context, sess *ssh.Session, cmd string, stdin io.Reader, interruptible bool) (resource.Result, error) {
 	// Past the limit the session is ended: the copy stops reading, and a
 	// command still writing would otherwise block forever.
 	stop := func() { _ = sess.Signal(ssh.SIGKILL); sess.Close() }
 	out, errb := &capped{max: MaxOutput, stop: stop}, &capped{max: MaxOutput / 16, stop: stop}
 	sess.Stdout, sess.Stderr = out, errb
-	if stdin != nil {
-		sess.Stdin = stdin
-	}
 	wrapped := "sh -c " + shellescape.Quote(cmd)
-	if s.sudo {
-		wrapped = "sudo -n " + wrapped
+	var gate *sudoGate
+	switch {
+	case s.password != nil:
+		gate = newSudoGate(errb)
+		sess.Stderr = gate
+		w, err := sess.StdinPipe()
+		if err != nil {
+			return resource.Result{}, fmt.Errorf("starting command: %w", err)
+		}
+		defer gate.end()
+		go gate.feed(w, s.password, stdin)
+		wrapped = sudoCommand(cmd, true)
+	case s.sudo:
+		gate = newSudoGate(errb)
+		sess.Stderr = gate
+		wrapped = sudoCommand(cmd, false)
+		fallthrough
+	default:
+		if stdin != nil {
+			sess.Stdin = stdin
+		}
 	}
 	// sshd starts the command as a session leader: its pid is the process
 	// group of everything the command starts. It is told first, so that an
@@ -175,27 +273,33 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Re
 	// session, or a signal request that OpenSSH may ignore, leaves them
 	// running).
 	wrapped = "echo " + pgidMarker + "$$ >&2; exec " + wrapped
-	if err := sess.Start(wrapped); err != nil {
+	if err := s.await(ctx, func() error { return sess.Start(wrapped) }); err != nil {
 		return resource.Result{}, fmt.Errorf("starting command: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
+	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		s.killGroup(errb.Bytes())
-		_ = sess.Signal(ssh.SIGKILL)
-		sess.Close()
+		if interruptible {
+			s.killGroup(errb.Bytes())
+		}
+		// Even these wait when the link is dead and the send buffer full.
+		go func() { _ = sess.Signal(ssh.SIGKILL); sess.Close() }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			// The host does not answer (hung, frozen, cut off): this
 			// connection is of no more use, and closing it is what ends
 			// the wait.
-			s.client.Close()
+			s.abandon()
 			<-done
 		}
 		stderr, _ := splitPgid(errb.Bytes())
+		if gate != nil {
+			stderr = afterMarker(stderr)
+		}
 		return resource.Result{Stdout: out.Bytes(), Stderr: stderr, ExitCode: -1}, ctx.Err()
 	}
 	stderr, _ := splitPgid(errb.Bytes())
@@ -204,16 +308,21 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (resource.Re
 		return res, fmt.Errorf("the host sent more than %d MiB of output for one command; refused", MaxOutput>>20)
 	}
 	var ee *ssh.ExitError
+	var me *ssh.ExitMissingError
 	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.ExitCode = ee.ExitStatus()
-	default:
-		var me *ssh.ExitMissingError
-		if errors.As(err, &me) {
-			return res, fmt.Errorf("%w: connection lost during command", ErrUnreachable)
-		}
+	case errors.As(err, &me):
+		return res, fmt.Errorf("%w: connection lost during command", ErrUnreachable)
+	case err != nil && !errors.As(err, &ee):
 		return res, err
+	}
+	if gate != nil {
+		if prompts, ran := gate.state(); !ran {
+			return res, refusal(stderr, prompts, s.user, s.addr)
+		}
+		res.Stderr = afterMarker(stderr)
+	}
+	if ee != nil {
+		res.ExitCode = ee.ExitStatus()
 	}
 	return res, nil
 }
@@ -235,34 +344,28 @@ func splitPgid(stderr []byte) (rest []byte, pgid int) {
 }
 
 // killGroup ends an interrupted command's process group from a session of
-// its own, bounded in time: the connection may be what failed. SIGTERM
-// first, so that scripts' traps remove their temporary files; SIGKILL for
-// what is left after a second.
+// its own, bounded in time: the connection may be what failed, and a host
+// that does not open the session at once has its connection closed.
+// SIGTERM first, so that scripts' traps remove their temporary files;
+// SIGKILL for what is left after a second.
 func (s *SSH) killGroup(stderr []byte) {
 	_, pgid := splitPgid(stderr)
 	if pgid == 0 {
 		return
 	}
 	// (No "--": dash's kill takes "-PGID" after the signal, not after "--".)
-	kill := fmt.Sprintf("sh -c 'kill -TERM -%[1]d 2>/dev/null || exit 0; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.1; kill -0 -%[1]d 2>/dev/null || exit 0; done; kill -KILL -%[1]d 2>/dev/null; :'", pgid)
-	if s.sudo {
-		kill = "sudo -n " + kill
+	kill := fmt.Sprintf("kill -TERM -%[1]d 2>/dev/null || exit 0; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.1; kill -0 -%[1]d 2>/dev/null || exit 0; done; kill -KILL -%[1]d 2>/dev/null; :", pgid)
+	// Already past the caller's end: the open gets answerGrace only.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	sess, err := s.open(ctx)
+	cancel()
+	if err != nil {
+		return
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Opening the session waits for the host too: inside the bound.
-		sess, err := s.client.NewSession()
-		if err != nil {
-			return
-		}
-		defer sess.Close()
-		_ = sess.Run(kill)
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-	}
+	defer sess.Close()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = s.exec(ctx, sess, kill, nil, false)
 }
 
 // MaxOutput bounds what one command may send back (stdout; stderr gets a
