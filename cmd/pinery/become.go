@@ -142,5 +142,8 @@ func (g *globals) dialer(hosts []*inventory.Host) (engine.Dialer, bool) {
 	if g.writeDiags(diags) {
 		return nil, false
 	}
-	return becomeDialer(pw), true
+	if d := becomeDialer(pw); d != nil {
+		return d, true
+	}
+	return engine.Dial, true
 }
