@@ -91,6 +91,10 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	if s.sudo && len(cfg.BecomePassword) > 0 {
 		s.password = cfg.BecomePassword
 	}
+	// Once the connection is gone (the host rebooted, sshd was killed), a
+	// new session would wait forever for an answer nobody reads: x/crypto's
+	// OpenChannel does not fail on a connection whose reader has ended.
+	go func() { _ = s.client.Wait(); s.dead.Store(true) }()
 	return s, nil
 }
 
@@ -211,7 +215,12 @@ func (s *SSH) await(ctx context.Context, f func() error) error {
 		return err
 	case <-time.After(answerGrace):
 		s.abandon()
-		<-done
+		// Closing ends most waits at once; a channel open on a connection
+		// whose reader already ended never returns: it is left behind.
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
 		return fmt.Errorf("%w: the host stopped answering (%w)", ErrUnreachable, ctx.Err())
 	}
 }
@@ -311,6 +320,7 @@ func (s *SSH) exec(ctx context.Context, sess *ssh.Session, cmd string, stdin io.
 	var me *ssh.ExitMissingError
 	switch {
 	case errors.As(err, &me):
+		s.dead.Store(true)
 		return res, fmt.Errorf("%w: connection lost during command", ErrUnreachable)
 	case err != nil && !errors.As(err, &ee):
 		return res, err
