@@ -126,8 +126,7 @@ func (l *lockingRunner) Run(ctx context.Context, cmd string, stdin io.Reader) (r
 		// mid-apply: a reboot, a cut link) is released, once.
 		if run, ok := deadLocalHolder(strings.TrimPrefix(string(res.Stdout), lockedMark+"\n")); ok {
 			l.retried = true
-			script := fmt.Sprintf("if grep -qx %s %s/holder 2>/dev/null; then rm -rf %s; fi", shellescape.Quote("run="+run), lockDir, lockDir)
-			if r, err := l.conn.Run(ctx, script, nil); err == nil && r.ExitCode == 0 {
+			if r, err := l.conn.Run(ctx, releaseScript(run), nil); err == nil && r.ExitCode == 0 {
 				if stdin != nil {
 					stdin = io.MultiReader(&consumed, stdin)
 				}
@@ -148,15 +147,19 @@ func (l *lockingRunner) Run(ctx context.Context, cmd string, stdin io.Reader) (r
 func unlock(ctx context.Context, conn transport.Host) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	// Moved aside first: several inventory hosts of this run on one
-	// machine share its lock, and release it at the same time.
-	script := fmt.Sprintf("if grep -qx %s %s/holder 2>/dev/null; then t=%s.released.$$; mv -T %s \"$t\" 2>/dev/null && rm -rf \"$t\"; fi; true",
-		shellescape.Quote("run="+runID), lockDir, lockDir, lockDir)
-	res, err := conn.Run(ctx, script, nil)
+	res, err := conn.Run(ctx, releaseScript(runID), nil)
 	if err != nil {
 		return fmt.Errorf("releasing the host's lock: %w", err)
 	}
 	return res.Err("releasing the host's lock")
+}
+
+// releaseScript removes the host's lock if run holds it. The lock is moved
+// aside first: several inventory hosts of one run on one machine share its
+// lock, and release it at the same time.
+func releaseScript(run string) string {
+	return fmt.Sprintf("if grep -qx %s %s/holder 2>/dev/null; then t=%s.released.$$; mv -T %s \"$t\" 2>/dev/null && rm -rf \"$t\"; fi; true",
+		shellescape.Quote("run="+run), lockDir, lockDir, lockDir)
 }
 
 // Unlock breaks a host's lock, whoever holds it, and says whose it was
@@ -179,12 +182,7 @@ func Unlock(ctx context.Context, conn transport.Host) (string, error) {
 // machine that no longer exists: its run ended without releasing the lock
 // (it lost the host). A holder on another machine is never judged.
 func deadLocalHolder(s string) (string, bool) {
-	f := map[string]string{}
-	for _, l := range strings.Split(s, "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok {
-			f[k] = v
-		}
-	}
+	f := parseHolder(s)
 	// holder=USER@MACHINE pid PID
 	who, pid, ok := strings.Cut(f["holder"], " pid ")
 	_, machine, ok2 := strings.Cut(who, "@")
@@ -199,13 +197,19 @@ func deadLocalHolder(s string) (string, bool) {
 	return f["run"], true
 }
 
-func describeHolder(s string) string {
+// parseHolder reads a lock's holder file: key=value lines.
+func parseHolder(s string) map[string]string {
 	f := map[string]string{}
 	for _, l := range strings.Split(s, "\n") {
 		if k, v, ok := strings.Cut(l, "="); ok {
 			f[k] = v
 		}
 	}
+	return f
+}
+
+func describeHolder(s string) string {
+	f := parseHolder(s)
 	if f["holder"] == "" {
 		return "holder unknown (" + lockDir + " exists)"
 	}
