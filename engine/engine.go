@@ -77,6 +77,11 @@ type Run struct {
 	fleetFacts map[string]inventory.Facts // the hosts' facts it holds
 	selMu      sync.Mutex
 	selected   map[string]map[string]bool // role target selector → host names
+
+	order   *hostOrder // which hosts read which hosts' outputs
+	outMu   sync.Mutex
+	offline map[string]offlineOutputs // outputs of hosts outside the run
+	failed  map[string]string         // hosts not applied in this run: why, for their readers
 }
 
 type hostRun struct {
@@ -102,6 +107,9 @@ type hostRun struct {
 	gathered    inventory.Facts // gathered in this run (when they differ from the cache)
 	specGraph   *eval.HostGraph
 	specDiags   hcl.Diagnostics
+	// readOutputs is the `outputs` object its graph was evaluated with:
+	// when a producer's outputs turn out otherwise, it is evaluated again.
+	readOutputs cty.Value
 }
 
 // Load reads and checks the site and its variables. Nothing is contacted.
@@ -138,6 +146,11 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 			}
 		}
 		r.fleet = inventoryValue(opts.Inventory, site, r.factsOf)
+	}
+	r.order, d = r.orderHosts()
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return r, diags
 	}
 	// A target that selects nothing is most likely a typo: say so.
 	if opts.Inventory != nil {
@@ -230,6 +243,28 @@ func (r *Run) scope(h *hostRun) eval.Scope {
 	return eval.Scope{Var: r.vars, Host: hostValue(h.inv), Selects: r.selects(h.inv), Inventory: r.fleet}
 }
 
+// outputScope is the host's scope with the outputs of the hosts it reads,
+// which must have been evaluated before it (evalOrder).
+func (r *Run) outputScope(h *hostRun) (eval.Scope, error) {
+	scope := r.scope(h)
+	outs, err := r.outputsFor(h)
+	if err != nil {
+		return scope, err
+	}
+	scope.Outputs, h.readOutputs = outs, outs
+	return scope, nil
+}
+
+// stale reports whether a host evaluated already read outputs that have
+// changed since (a producer's facts were not those cached).
+func (r *Run) stale(h *hostRun) bool {
+	if len(r.program.Reads) == 0 {
+		return false
+	}
+	outs, err := r.outputsFor(h)
+	return err != nil || h.readOutputs == cty.NilVal || !outs.RawEquals(h.readOutputs)
+}
+
 // evalHosts evaluates the site for each host (all of them when facts is
 // nil). Diagnostics that several hosts share are reported once, with the
 // hosts named.
@@ -248,7 +283,14 @@ func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
 			hostsOf[k] = append(hostsOf[k], h.inv.Name)
 		}
 	}
-	for _, h := range r.hosts {
+	for _, h := range r.evalOrder() { // producers of outputs first
+		if h.graph != nil && facts != nil && r.stale(h) {
+			// Planned from cached facts, but outputs it reads changed
+			// with a producer's fresh facts: evaluate and probe it again.
+			h.graph, h.diffs, h.specDiags = nil, nil, nil
+			h.plan = &plan.HostPlan{Host: h.inv.Name}
+			facts[h] = h.cachedFacts.Value()
+		}
 		if h.graph != nil {
 			// Evaluated from cached facts that the probe confirmed: report
 			// its warnings like any host's.
@@ -256,13 +298,22 @@ func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
 			h.specDiags = nil
 			continue
 		}
-		scope := r.scope(h)
 		if facts != nil {
-			f, ok := facts[h]
-			if !ok {
+			if _, ok := facts[h]; !ok {
 				continue
 			}
-			scope.Fact = f
+		}
+		scope, err := r.outputScope(h)
+		if err != nil {
+			if h.plan != nil {
+				h.plan.Error = err
+			} else {
+				add(h, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Outputs of another host unavailable", Detail: "The host " + err.Error() + "."}})
+			}
+			continue
+		}
+		if facts != nil {
+			scope.Fact = facts[h]
 		}
 		g, diags := r.program.Host(scope)
 		h.graph = g

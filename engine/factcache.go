@@ -62,12 +62,15 @@ func (c factCache) store(h *inventory.Host, f inventory.Facts) {
 // cached. A host whose evaluation fails keeps no graph: it is evaluated
 // again with fresh facts, and its errors are reported then.
 func (r *Run) speculate() {
-	for _, h := range r.hosts {
+	for _, h := range r.evalOrder() { // producers of outputs first
 		f := factCache(r.opts.FactsCache).load(h.inv)
 		if f == nil {
 			continue
 		}
-		scope := r.scope(h)
+		scope, err := r.outputScope(h)
+		if err != nil {
+			continue // planned once its producers are
+		}
 		scope.Fact = f.Value()
 		g, diags := r.program.Host(scope)
 		if diags.HasErrors() {

@@ -222,7 +222,11 @@ func (r *Run) replan(ctx context.Context, h *hostRun, only func(*eval.Node) bool
 			h.plan.Error = err
 			return
 		}
-		scope := r.scope(h)
+		scope, err := r.outputScope(h)
+		if err != nil {
+			h.plan.Error = err
+			return
+		}
 		scope.Fact = f.Value()
 		g, diags := r.program.Host(scope)
 		if diags.HasErrors() {

@@ -147,7 +147,15 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 	if domain == nil && ro.DomainName != "" {
 		domain = r.domainOf(ro.DomainName)
 	}
-	batches := makeBatches(r, ready, size, domain)
+	// Hosts that read other hosts' outputs go after them, level by level.
+	var batches []batch
+	for _, lv := range r.byLevel(ready) {
+		n := size
+		if !batched {
+			n = len(lv)
+		}
+		batches = append(batches, makeBatches(r, lv, n, domain)...)
+	}
 	for k, b := range batches {
 		if batched && failed > budget {
 			out.Halted = true
@@ -163,6 +171,9 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 			case <-time.After(ro.Pause):
 			case <-ctx.Done():
 			}
+		}
+		if b.hosts = r.holdBack(b.hosts, &out); len(b.hosts) == 0 {
+			continue
 		}
 		if onBatch != nil {
 			names := make([]string, len(b.hosts))
@@ -184,6 +195,7 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 			out.Results[i] = res[j]
 			if res[j].Err != nil || res[j].Failed > 0 {
 				out.Outcomes[i] = OutcomeFailed
+				r.markFailed(i)
 				failed++
 			} else {
 				out.Outcomes[i] = OutcomeApplied

@@ -201,6 +201,9 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		changed += res.Changed
 		switch {
 		case out.Outcomes[i] == engine.OutcomeUntouched:
+			if res.Err != nil { // held back: it reads outputs of a host not applied
+				notApplied++
+			}
 		case res.Err != nil:
 			notApplied++
 			failed++
@@ -268,7 +271,7 @@ func (g *globals) printApplied(out engine.RolloutResult, changed, failed int, st
 		plural(failed, "host", "hosts"), time.Since(start).Seconds())
 	for i, res := range out.Results {
 		switch {
-		case out.Outcomes[i] == engine.OutcomeUntouched:
+		case out.Outcomes[i] == engine.OutcomeUntouched && res.Err == nil:
 		case res.Err != nil:
 			fmt.Fprintf(g.stdout, "  %s: not applied: %v\n", res.Host, res.Err)
 		case res.Failed > 0:

@@ -31,6 +31,10 @@ type Scope struct {
 	// hosts, groups and which hosts the site's roles target (see
 	// docs/language.md); cty.NilVal when there is no inventory.
 	Inventory cty.Value
+	// Outputs is `outputs`: for each role the site reads across hosts, an
+	// object of the other hosts' outputs of that role by host name
+	// (cty.NilVal: every such role reads as no host's).
+	Outputs cty.Value
 }
 
 // Node is one resource instance of one host.
@@ -54,6 +58,9 @@ func (n *Node) Addr() string { return n.Res.Addr() + n.Key }
 // HostGraph is a host's resources in an order that respects dependencies.
 type HostGraph struct {
 	Nodes []*Node
+	// Outputs holds, for each top-level role applied to the host that some
+	// host reads through `outputs`, the role's outputs.
+	Outputs map[string]cty.Value
 }
 
 // Program is a site prepared for per-host evaluation: the host-independent
@@ -66,6 +73,18 @@ type Program struct {
 	// UsesInventory: some expression refers to `inventory` (and may read
 	// other hosts' facts through it).
 	UsesInventory bool
+	// Reads lists the expressions that read other hosts' role outputs.
+	Reads []OutputRead
+}
+
+// ReadsRole reports whether some host reads role's outputs across hosts.
+func (p *Program) ReadsRole(role *config.Role) bool {
+	for _, rd := range p.Reads {
+		if rd.Role == nil || rd.Role == role {
+			return true
+		}
+	}
+	return false
 }
 
 // Compile orders the site's resources and finds their references.
@@ -97,8 +116,10 @@ func Compile(site *config.Site) (*Program, hcl.Diagnostics) {
 		}
 	}
 	var diags hcl.Diagnostics
-	p.order, diags = p.resourceOrder()
-	return p, diags
+	p.Reads, diags = outputReads(site)
+	order, d := p.resourceOrder()
+	p.order = order
+	return p, append(diags, d...)
 }
 
 func siteTraversals(site *config.Site) []hcl.Traversal {
@@ -143,6 +164,18 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 	}
 	if scope.Inventory != cty.NilVal {
 		base["inventory"] = scope.Inventory
+	}
+	if len(p.Reads) > 0 {
+		base["outputs"] = scope.Outputs
+		if scope.Outputs == cty.NilVal {
+			none := map[string]cty.Value{}
+			for _, role := range site.Roles {
+				if role.Parent == nil {
+					none[role.Name] = cty.EmptyObjectVal
+				}
+			}
+			base["outputs"] = cty.ObjectVal(none)
+		}
 	}
 	fnCache := map[string]map[string]function.Function{}
 	fns := func(dir string) map[string]function.Function {
@@ -404,6 +437,18 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 			vars["role"] = cty.ObjectVal(roles)
 		}
 		diags = append(diags, runCheck(c, &hcl.EvalContext{Variables: vars, Functions: fns(dir)})...)
+	}
+	// The outputs other hosts read.
+	for _, role := range site.Roles {
+		if role.Parent != nil || excluded[role.Addr()] || roleBase[role] == nil || !p.ReadsRole(role) {
+			continue
+		}
+		e, d := roleDone(role)
+		diags = append(diags, d...)
+		if g.Outputs == nil {
+			g.Outputs = map[string]cty.Value{}
+		}
+		g.Outputs[role.Name] = e.value
 	}
 	return g, diags
 }

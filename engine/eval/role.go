@@ -68,7 +68,7 @@ func (p *Program) roleScope(role *config.Role, scope Scope, site map[string]cty.
 		return nil, false, diags
 	}
 	base := map[string]cty.Value{"var": vars, "host": site["host"], "path": pathObject(role.Dir, p.Site.Dir)}
-	for _, k := range []string{"fact", "inventory"} {
+	for _, k := range []string{"fact", "inventory", "outputs"} {
 		if v, ok := site[k]; ok {
 			base[k] = v
 		}

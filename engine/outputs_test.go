@@ -1,0 +1,246 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pinery/pinery/engine"
+	"github.com/pinery/pinery/engine/transport"
+	"github.com/pinery/pinery/inventory"
+)
+
+const outputsInventory = `
+host "front" { address = "10.0.0.2" }
+host "app1" { address = "10.0.0.11" }
+host "app2" { address = "10.0.0.12" }
+host "db"   { address = "10.0.0.5" }
+group "apps" { hosts = ["app1", "app2"] }
+`
+
+// outputsSite: the apps read the database's outputs, the front node reads
+// the apps' (and so comes after them).
+func outputsSite(t *testing.T, extra string) string {
+	return writeSite(t, map[string]string{
+		"roles/db/main.hcl": `
+variable "name" { type = string }
+output "dsn" { value = "postgres://${host.address}:5432/${var.name}" }
+`,
+		"roles/app/main.hcl": `
+variable "dsn" { type = string }
+file "conf" {
+  path    = "/nonexistent/app.conf"
+  content = "dsn=${var.dsn}\n"
+}
+output "upstream" { value = "${host.address}:8080" }
+`,
+		"roles/front/main.hcl": `
+variable "upstreams" { type = list(string) }
+file "conf" {
+  path    = "/nonexistent/front.conf"
+  content = join("\n", var.upstreams)
+}
+`,
+		"main.hcl": `
+role "db" {
+  source  = "./roles/db"
+  targets = ["db"]
+  inputs  = { name = "synapse" }
+}
+role "app" {
+  source  = "./roles/app"
+  targets = ["apps"]
+  inputs  = { dsn = outputs.db["db"].dsn }
+}
+role "front" {
+  source  = "./roles/front"
+  targets = ["front"]
+  inputs  = { upstreams = [for h, o in outputs.app : o.upstream] }
+}
+` + extra})
+}
+
+func loadOutputs(t *testing.T, site string, selected ...string) (*engine.Run, error) {
+	t.Helper()
+	inv, diags := inventory.Parse([]byte(outputsInventory), "inv.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	var hosts []*inventory.Host
+	for _, name := range selected {
+		h, _ := inv.Host(name)
+		hosts = append(hosts, h)
+	}
+	r, diags := engine.Load(engine.Options{
+		SiteDir: site, Hosts: hosts, Inventory: inv,
+		Dial: func(context.Context, *inventory.Host) (transport.Host, error) { return transport.NewLocal(), nil },
+	})
+	if diags.HasErrors() {
+		return r, errors.New(diags.Error())
+	}
+	return r, nil
+}
+
+func TestOutputsAcrossHosts(t *testing.T) {
+	r, err := loadOutputs(t, outputsSite(t, ""), "db", "app1", "app2", "front")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []string
+	for _, l := range r.HostOrder() {
+		got = append(got, strings.Join(l.Hosts, ",")+" "+strings.Join(l.Reads, ","))
+	}
+	want := []string{"db ", "app1,app2 outputs.db of db", "front outputs.app of app1,outputs.app of app2"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("host order:\n got %q\nwant %q", got, want)
+	}
+	p, diags := r.Plan(context.Background())
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	diffs := map[string]string{}
+	for _, hp := range p.Hosts {
+		if hp.Error != nil {
+			t.Fatalf("%s: %v", hp.Host, hp.Error)
+		}
+		for _, rp := range hp.Resources {
+			diffs[hp.Host] += rp.Diff
+		}
+	}
+	for host, want := range map[string]string{
+		"app1":  "+dsn=postgres://10.0.0.5:5432/synapse",
+		"app2":  "+dsn=postgres://10.0.0.5:5432/synapse",
+		"front": "+10.0.0.11:8080\n+10.0.0.12:8080",
+	} {
+		if !strings.Contains(diffs[host], want) {
+			t.Errorf("%s's plan lacks %q:\n%s", host, want, diffs[host])
+		}
+	}
+}
+
+// A host outside the run is evaluated from the site alone for its outputs:
+// planning app1 alone still gives it the database's address.
+func TestOutputsOfHostOutsideRun(t *testing.T) {
+	r, err := loadOutputs(t, outputsSite(t, ""), "app1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.HostOrder() != nil {
+		t.Errorf("one host has no order to tell: %+v", r.HostOrder())
+	}
+	p, diags := r.Plan(context.Background())
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if hp := p.Hosts[0]; hp.Error != nil || !strings.Contains(hp.Resources[0].Diff, "postgres://10.0.0.5:5432/synapse") {
+		t.Errorf("app1: %v %+v", hp.Error, hp.Resources)
+	}
+}
+
+func TestOutputsErrors(t *testing.T) {
+	for _, tc := range []struct{ name, extra, want string }{
+		{"cycle", `
+role "back" {
+  source  = "./roles/front"
+  targets = ["db"]
+  inputs  = { upstreams = [outputs.front["front"].x] }
+}
+role "front2" {
+  source  = "./roles/db"
+  targets = ["front"]
+  inputs  = { name = outputs.back["db"].y }
+}
+`, "Cycle between hosts; Each of these hosts would have to be applied before the other: db reads outputs.front of front"},
+		{"undeclared", `
+file "x" {
+  path    = "/nonexistent/x"
+  content = outputs.nope["db"].dsn
+}
+`, `the site declares no role "nope"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadOutputs(t, outputsSite(t, tc.extra), "db", "app1", "front")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			if testing.Verbose() {
+				t.Log(err)
+			}
+		})
+	}
+}
+
+// Apply follows the reads: the database host first, the apps next, the
+// front node last; a failed database holds back its readers, and theirs.
+func TestOutputsApplyOrder(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprint("db fails ", fail), func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "log")
+			cmd := fmt.Sprintf("echo ${host.name} >> %s", log)
+			dbCmd := cmd
+			if fail {
+				dbCmd = "exit 1"
+			}
+			site := writeSite(t, map[string]string{
+				"roles/db/main.hcl":    fmt.Sprintf("exec \"mark\" { command = %q }\noutput \"dsn\" { value = \"db\" }\n", dbCmd),
+				"roles/app/main.hcl":   fmt.Sprintf("variable \"dsn\" { type = string }\nexec \"mark\" { command = %q }\noutput \"upstream\" { value = host.name }\n", cmd),
+				"roles/front/main.hcl": fmt.Sprintf("variable \"upstreams\" { type = list(string) }\nexec \"mark\" { command = %q }\n", cmd),
+				"main.hcl": `
+role "front" {
+  source  = "./roles/front"
+  targets = ["front"]
+  inputs  = { upstreams = [for h, o in outputs.app : o.upstream] }
+}
+role "app" {
+  source  = "./roles/app"
+  targets = ["apps"]
+  inputs  = { dsn = outputs.db["db"].dsn }
+}
+role "db" {
+  source  = "./roles/db"
+  targets = ["db"]
+}
+`})
+			r, err := loadOutputs(t, site, "front", "app1", "app2", "db")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if _, diags := r.Plan(context.Background()); diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			var batches []string
+			res := r.ApplyRollout(context.Background(), engine.Rollout{}, func(b engine.Batch) {
+				batches = append(batches, strings.Join(b.Hosts, ","))
+			}, nil)
+			b, _ := os.ReadFile(log)
+			lines := strings.Fields(string(b))
+			if !fail {
+				if got := strings.Join(batches, " "); got != "db app1,app2 front" {
+					t.Errorf("batches %q", got)
+				}
+				if len(lines) != 4 || lines[0] != "db" || lines[3] != "front" {
+					t.Errorf("applied in the order %q", lines)
+				}
+				return
+			}
+			if got := strings.Join(batches, " "); got != "db" {
+				t.Errorf("batches %q, want only db's", got)
+			}
+			if len(lines) != 0 {
+				t.Errorf("applied %q after the database failed", lines)
+			}
+			for i, want := range map[int]string{0: "it reads outputs.app of app1, which was not applied", 1: "it reads outputs.db of db, whose apply failed"} {
+				if res.Outcomes[i] != engine.OutcomeUntouched || res.Results[i].Err == nil || res.Results[i].Err.Error() != want {
+					t.Errorf("%s: %s %v, want untouched: %s", res.Results[i].Host, res.Outcomes[i], res.Results[i].Err, want)
+				}
+			}
+		})
+	}
+}
