@@ -82,6 +82,10 @@ type Run struct {
 	outMu   sync.Mutex
 	offline map[string]offlineOutputs // outputs of hosts outside the run
 	failed  map[string]string         // hosts not applied in this run: why, for their readers
+	applied map[string]bool           // hosts applied in this run
+	// capturing: some resource of the site reads values from its host
+	// (deferred.go).
+	capturing bool
 }
 
 type hostRun struct {
@@ -110,6 +114,16 @@ type hostRun struct {
 	// readOutputs is the `outputs` object its graph was evaluated with:
 	// when a producer's outputs turn out otherwise, it is evaluated again.
 	readOutputs cty.Value
+	factVal     cty.Value // the facts its graph was evaluated with
+	// deferred says why its resources are known only after the hosts
+	// deferredOn are applied (deferred.go); captured is what its captures
+	// read, capturesLate that some are read only after its apply, and
+	// outs its role outputs evaluated with them.
+	deferred     string
+	deferredOn   []string
+	captured     map[string]map[string]cty.Value
+	capturesLate bool
+	outs         map[string]cty.Value
 }
 
 // Load reads and checks the site and its variables. Nothing is contacted.
@@ -146,6 +160,9 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 			}
 		}
 		r.fleet = inventoryValue(opts.Inventory, site, r.factsOf)
+	}
+	for _, res := range site.Resources {
+		r.capturing = r.capturing || len(res.Type.Computed) > 0
 	}
 	r.order, d = r.orderHosts()
 	diags = append(diags, d...)
@@ -315,7 +332,7 @@ func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
 		if facts != nil {
 			scope.Fact = facts[h]
 		}
-		g, diags := r.program.Host(scope)
+		g, diags := r.evaluate(h, scope)
 		h.graph = g
 		add(h, diags)
 		if diags.HasErrors() {
@@ -389,6 +406,7 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 	}
 	p.Wait()
 	if !r.program.UsesFacts {
+		r.settleOutputs(ctx)
 		return r.plan(), nil
 	}
 	r.refreshFleetFacts(facts)
@@ -410,6 +428,7 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 		})
 	}
 	p.Wait()
+	r.settleOutputs(ctx)
 	return r.plan(), diags
 }
 
@@ -479,6 +498,9 @@ func (hostTimeout) Is(target error) bool { return target == ErrHostTimeout }
 func (r *Run) plan() *plan.Plan {
 	out := &plan.Plan{}
 	for _, h := range r.hosts {
+		if h.plan != nil && h.plan.Error == nil && h.graph == nil {
+			h.plan.Deferred = h.deferred
+		}
 		out.Hosts = append(out.Hosts, h.plan)
 	}
 	return out
@@ -601,6 +623,7 @@ func (h *hostRun) planProbed(outs []resource.ProbeResult, batches []probeBatch) 
 		rp.Action, rp.Changes, rp.Diff = d.Action, d.Changes, d.TextDiff
 	}
 	h.planRequisites(index)
+	h.readCaptures(results)
 }
 
 func probeHash(r resource.ProbeResult) string {

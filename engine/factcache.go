@@ -72,8 +72,8 @@ func (r *Run) speculate() {
 			continue // planned once its producers are
 		}
 		scope.Fact = f.Value()
-		g, diags := r.program.Host(scope)
-		if diags.HasErrors() {
+		g, diags := r.evaluate(h, scope)
+		if g == nil || diags.HasErrors() {
 			continue
 		}
 		h.cachedFacts, h.specGraph, h.specDiags = f, g, diags

@@ -246,8 +246,17 @@ func (r *Run) hostOutputs(name string) (map[string]cty.Value, error) {
 			continue
 		}
 		switch g := h.outputGraph(); {
+		case h.outs != nil:
+			return h.outs, nil
 		case g != nil:
 			return g.Outputs, nil
+		case h.deferred != "":
+			// Its outputs too are known only after apply.
+			outs := map[string]cty.Value{}
+			for _, role := range r.Site.Roles {
+				outs[role.Name] = cty.DynamicVal.Mark(eval.AfterApply{Host: name})
+			}
+			return outs, nil
 		case h.plan != nil && h.plan.Error != nil:
 			return nil, fmt.Errorf("which could not be planned: %w", h.plan.Error)
 		default:
@@ -300,6 +309,11 @@ func (r *Run) evalOffline(name string) (map[string]cty.Value, error) {
 	g, diags := r.program.Host(scope)
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("which does not evaluate: %s", diags.Error())
+	}
+	for role, v := range g.Outputs {
+		if plain, _ := v.UnmarkDeep(); !plain.IsWhollyKnown() {
+			return nil, fmt.Errorf("whose outputs.%s it reads from the host (a capture) and which is not in this run: include it (--limit)", role)
+		}
 	}
 	return g.Outputs, nil
 }

@@ -10,8 +10,11 @@ import (
 	"testing"
 
 	"github.com/pinery/pinery/engine"
+	"github.com/pinery/pinery/engine/plan"
 	"github.com/pinery/pinery/engine/transport"
 	"github.com/pinery/pinery/inventory"
+
+	_ "github.com/pinery/pinery/modules/capture"
 )
 
 const outputsInventory = `
@@ -242,5 +245,93 @@ role "db" {
 				}
 			}
 		})
+	}
+}
+
+// A value read on one host (a capture) reaches the hosts that read its
+// role's outputs: known after apply on the first run (the key is made by
+// the apply), planned and applied after the producer; known at plan time
+// on the next.
+func TestCaptureKnownAfterApply(t *testing.T) {
+	dir := t.TempDir()
+	site := writeSite(t, map[string]string{
+		"roles/gen/main.hcl": fmt.Sprintf(`
+exec "keygen" {
+  command = "echo key-$$$$ > %[1]s/key"
+  creates = "%[1]s/key"
+}
+capture "key" {
+  command    = "cat %[1]s/key"
+  depends_on = [exec.keygen]
+}
+output "key" { value = capture.key.stdout }
+`, dir),
+		"roles/use/main.hcl": fmt.Sprintf(`
+variable "keys" { type = list(string) }
+file "keys" {
+  path    = "%s/keys-${host.name}"
+  content = join("\n", var.keys)
+}
+`, dir),
+		"main.hcl": `
+role "gen" {
+  source  = "./roles/gen"
+  targets = ["db"]
+}
+role "use" {
+  source  = "./roles/use"
+  targets = ["apps"]
+  inputs  = { keys = [for h, o in outputs.gen : o.key] }
+}
+`})
+	run := func() (*engine.Run, string) {
+		r, err := loadOutputs(t, site, "app1", "db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, diags := r.Plan(context.Background())
+		if diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		var b strings.Builder
+		p.WriteText(&b, plan.Style{})
+		return r, b.String()
+	}
+	r, text := run()
+	if !strings.Contains(text, "host app1: known after apply: content of role.use.file.keys is known only after db is applied; planned and applied then") || !strings.Contains(text, "1 host(s) known after apply") {
+		t.Fatalf("first plan:\n%s", text)
+	}
+	res := r.ApplyRollout(context.Background(), engine.Rollout{}, nil, nil)
+	r.Close()
+	for _, h := range res.Results {
+		if h.Err != nil || h.Failed > 0 {
+			t.Fatalf("apply: %+v", res.Results)
+		}
+	}
+	key, _ := os.ReadFile(filepath.Join(dir, "key"))
+	got, _ := os.ReadFile(filepath.Join(dir, "keys-app1"))
+	if len(key) < 5 || string(got) != strings.TrimSpace(string(key)) {
+		t.Fatalf("app1 got %q, db made %q", got, key)
+	}
+	r, text = run()
+	defer r.Close()
+	if strings.Contains(text, "known after apply") || !strings.Contains(text, "host app1: no changes") {
+		t.Errorf("second plan:\n%s", text)
+	}
+}
+
+// A capture's value cannot configure its own host: it is read in the
+// probe the host's resources are planned with.
+func TestCaptureSameHost(t *testing.T) {
+	site := writeSite(t, map[string]string{"main.hcl": `
+capture "x" { command = "echo x" }
+file "y" {
+  path    = "/nonexistent/y"
+  content = capture.x.stdout
+}
+`})
+	_, err := loadOutputs(t, site, "db")
+	if err == nil || !strings.Contains(err.Error(), "Value read from the same host") {
+		t.Fatalf("got %v", err)
 	}
 }

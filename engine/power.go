@@ -228,7 +228,11 @@ func (r *Run) replan(ctx context.Context, h *hostRun, only func(*eval.Node) bool
 			return
 		}
 		scope.Fact = f.Value()
-		g, diags := r.program.Host(scope)
+		g, diags := r.evaluate(h, scope)
+		if g == nil && !diags.HasErrors() {
+			h.plan.Error = fmt.Errorf("known only after apply: %s", h.deferred)
+			return
+		}
 		if diags.HasErrors() {
 			h.plan.Error = fmt.Errorf("evaluating the site with the host's new facts: %s", diags.Error())
 			return

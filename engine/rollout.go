@@ -127,7 +127,8 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 	var ready []int
 	for _, i := range idx {
 		h := r.hosts[i]
-		if (h.plan == nil || h.plan.Error != nil || h.diffs == nil) && !(h.plan != nil && stoppedAnswering(h.plan.Error) && r.canRecover(ro, i)) {
+		deferred := h.plan != nil && h.plan.Error == nil && h.graph == nil && h.deferred != ""
+		if (h.plan == nil || h.plan.Error != nil || h.diffs == nil) && !deferred && !(h.plan != nil && stoppedAnswering(h.plan.Error) && r.canRecover(ro, i)) {
 			if h.plan != nil {
 				out.Results[i].Err = h.plan.Error
 			}
@@ -182,6 +183,7 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 			}
 			onBatch(Batch{Number: k + 1, Hosts: names, Domain: b.domain})
 		}
+		r.planDeferred(ctx, b.hosts, &only)
 		res := r.applyHosts(ctx, b.hosts, only, onEvent)
 		var wg sync.WaitGroup
 		for j, i := range b.hosts {
@@ -191,6 +193,7 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 		}
 		wg.Wait()
 		r.healthGate(ctx, ro, b.hosts, res)
+		r.afterApply(ctx, b.hosts, res)
 		for j, i := range b.hosts {
 			out.Results[i] = res[j]
 			if res[j].Err != nil || res[j].Failed > 0 {

@@ -141,8 +141,9 @@ func schemaJSON() string {
 		Doc       string `json:"doc"`
 	}
 	type rtype struct {
-		Summary string  `json:"summary"`
-		Fields  []field `json:"fields"`
+		Summary  string  `json:"summary"`
+		Fields   []field `json:"fields"`
+		Computed []field `json:"computed,omitempty"` // read from the host
 	}
 	doc := struct {
 		Format        string           `json:"format"`
@@ -160,6 +161,9 @@ func schemaJSON() string {
 				}
 			}
 			rt.Fields = append(rt.Fields, fd)
+		}
+		for _, f := range t.Computed {
+			rt.Computed = append(rt.Computed, field{Name: f.Name, Type: f.Type.FriendlyName(), Doc: f.Doc})
 		}
 		doc.ResourceTypes[t.Name] = rt
 	}
@@ -192,6 +196,12 @@ func modulePage(t *resource.Type) string {
 			doc += " Sensitive: never shown in plans or logs."
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Name, f.Type.FriendlyName(), req, def, strings.ReplaceAll(doc, "|", "\\|"))
+	}
+	if len(t.Computed) > 0 {
+		b.WriteString("\n## Attributes read from the host\n\nKnown once the host is probed, or after apply when something the resource depends on is about to change (see [multihost.md](../multihost.md#values-known-after-apply)). Other hosts read them through a role's outputs.\n\n| attribute | type | description |\n|---|---|---|\n")
+		for _, f := range t.Computed {
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.Name, f.Type.FriendlyName(), strings.ReplaceAll(strings.ReplaceAll(f.Doc, "\n", " "), "|", "\\|"))
+		}
 	}
 	if t.Refresh != "" {
 		fmt.Fprintf(&b, "\n## When a watched resource changes\n\nA `%s` resource that has `watch = [...]` will **%s** when any watched resource changed in the same apply, once, after all of them.\n", t.Name, t.Refresh)

@@ -31,6 +31,10 @@ type Scope struct {
 	// hosts, groups and which hosts the site's roles target (see
 	// docs/language.md); cty.NilVal when there is no inventory.
 	Inventory cty.Value
+	// Captured holds what the host's captures (resources with computed
+	// attributes) read, by node address; a node not in it reads as not
+	// known until after apply.
+	Captured map[string]map[string]cty.Value
 	// Outputs is `outputs`: for each role the site reads across hosts, an
 	// object of the other hosts' outputs of that role by host name
 	// (cty.NilVal: every such role reads as no host's).
@@ -374,11 +378,12 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 				ictx = ctx.NewChild()
 				ictx.Variables = in.vars
 			}
-			n, d := decodeNode(r, ictx, in.key)
+			n, d := decodeNode(r, ictx, in.key, hostName(scope))
 			diags = append(diags, d...)
 			if n == nil {
 				continue
 			}
+			n.Value = withComputed(n, scope)
 			for _, ref := range refs {
 				for _, dep := range done[ref.addr].nodes {
 					n.Deps = appendUnique(n.Deps, dep)
@@ -631,7 +636,7 @@ func appendUnique(ns []*Node, n *Node) []*Node {
 	return append(ns, n)
 }
 
-func decodeNode(r *config.Resource, ctx *hcl.EvalContext, key string) (*Node, hcl.Diagnostics) {
+func decodeNode(r *config.Resource, ctx *hcl.EvalContext, key, host string) (*Node, hcl.Diagnostics) {
 	obj, diags := hcldec.Decode(r.Body, r.Spec, ctx)
 	if diags.HasErrors() {
 		return nil, diags
@@ -646,6 +651,9 @@ func decodeNode(r *config.Resource, ctx *hcl.EvalContext, key string) (*Node, hc
 		vals[f.Name] = v
 		plain, marks := v.UnmarkDeepWithPaths()
 		if !plain.IsWhollyKnown() {
+			if d := afterApply(r, f.Name, marks, host); d != nil {
+				return nil, append(diags, d)
+			}
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Value not known before apply",

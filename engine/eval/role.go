@@ -120,10 +120,7 @@ func bindInputs(role *config.Role, given map[string]cty.Value, rng hcl.Range, fn
 				})
 				continue
 			}
-			val = conv
-			if len(marks) > 0 {
-				val = val.Mark(Sensitive)
-			}
+			val = conv.WithMarks(marks) // sensitive, known after apply
 		case v.Default != cty.NilVal:
 			val = v.Default
 		default:

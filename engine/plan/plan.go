@@ -24,6 +24,9 @@ type HostPlan struct {
 	Error error
 	// JournalHash is a digest of the host's journal of owed refreshes.
 	JournalHash string
+	// Deferred, when set, says why the host's resources are known only
+	// after other hosts are applied: it is planned (and applied) then.
+	Deferred string
 }
 
 // ResourcePlan is one resource's planned action.
@@ -93,8 +96,20 @@ func (p *Plan) Counts() Counts {
 	return c
 }
 
-// HasChanges reports whether applying would change anything.
-func (p *Plan) HasChanges() bool { return p.Counts().Changed() > 0 }
+// HasChanges reports whether applying would change anything (a host
+// known only after apply may).
+func (p *Plan) HasChanges() bool { return p.Counts().Changed() > 0 || p.Deferred() > 0 }
+
+// Deferred is the number of hosts known only after other hosts' apply.
+func (p *Plan) Deferred() int {
+	n := 0
+	for _, h := range p.Hosts {
+		if h.Error == nil && h.Deferred != "" {
+			n++
+		}
+	}
+	return n
+}
 
 // HasErrors reports whether any host or resource failed to plan.
 func (p *Plan) HasErrors() bool { return p.Counts().Errors > 0 }

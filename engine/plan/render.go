@@ -35,6 +35,10 @@ func (p *Plan) WriteText(w io.Writer, st Style) error {
 			fmt.Fprintf(&b, "%s %s\n", st.paint(st.Bold, "host "+h.Host+":"), st.paint(st.Remove, "error: "+h.Error.Error()))
 			continue
 		}
+		if h.Deferred != "" {
+			fmt.Fprintf(&b, "%s %s\n", st.paint(st.Bold, "host "+h.Host+":"), st.paint(st.Change, "known after apply: "+h.Deferred+"; planned and applied then"))
+			continue
+		}
 		if c.Changed() == 0 && c.Errors == 0 {
 			n := fmt.Sprintf("%d resources", len(h.Resources))
 			if len(h.Resources) == 1 {
@@ -62,6 +66,9 @@ func (p *Plan) WriteText(w io.Writer, st Style) error {
 	}
 	if failed > 0 {
 		line += fmt.Sprintf(", %d host(s) not planned", failed)
+	}
+	if n := p.Deferred(); n > 0 {
+		line += fmt.Sprintf(", %d host(s) known after apply", n)
 	}
 	fmt.Fprintf(&b, "%s.\n", st.paint(st.Bold, line))
 	_, err := io.WriteString(w, b.String())
@@ -149,6 +156,7 @@ type jsonPlan struct {
 type jsonHost struct {
 	Host      string         `json:"host"`
 	Error     string         `json:"error,omitempty"`
+	Deferred  string         `json:"deferred,omitempty"` // known after other hosts' apply: why
 	Resources []jsonResource `json:"resources"`
 	Summary   jsonCounts     `json:"summary"`
 }
@@ -178,6 +186,7 @@ func (h *HostPlan) jsonDoc() jsonHost {
 	if h.Error != nil {
 		jh.Error = h.Error.Error()
 	}
+	jh.Deferred = h.Deferred
 	for _, r := range h.Resources {
 		jr := jsonResource{Address: r.Addr, Action: r.Action.String(), Diff: r.Diff, Reasons: r.Reasons, Conditional: r.Conditional}
 		if r.Error != nil {

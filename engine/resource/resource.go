@@ -43,6 +43,11 @@ type Type struct {
 	Doc     string // longer text for the reference page (Markdown)
 	Example string // an HCL example for the reference page
 	Fields  []Field
+	// Computed lists the attributes an instance reads from its host
+	// (Reader): expressions see them as TYPE.NAME.ATTR, known once the
+	// host is probed. Their Sensitive is ignored: they are sensitive when
+	// the instance's own `sensitive` field is true.
+	Computed []Field
 	// Refresh, when set, names what a watch-triggered refresh does
 	// ("restart", "run"); the type's instances implement Refresher.
 	Refresh string
@@ -75,6 +80,13 @@ type Refresher interface {
 // the last runner dial returned once Reconnect returns without error.
 type Reconnector interface {
 	Reconnect(ctx context.Context, dial func(context.Context) (Runner, error)) error
+}
+
+// Reader is implemented by resources whose type has Computed attributes:
+// Read turns the output of the resource's probe (or of its Probe snippet
+// run again after apply) into their values.
+type Reader interface {
+	Read(out ProbeResult) (map[string]cty.Value, error)
 }
 
 // Aggregator is implemented by resources whose changes are cheaper applied

@@ -7,6 +7,7 @@ import (
 	_ "github.com/pinery/pinery/modules/apt_source"
 	_ "github.com/pinery/pinery/modules/archive"
 	_ "github.com/pinery/pinery/modules/build"
+	_ "github.com/pinery/pinery/modules/capture"
 	_ "github.com/pinery/pinery/modules/cron"
 	_ "github.com/pinery/pinery/modules/directory"
 	_ "github.com/pinery/pinery/modules/exec"
