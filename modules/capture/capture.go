@@ -140,4 +140,3 @@ func (c *Capture) Read(out resource.ProbeResult) (map[string]cty.Value, error) {
 	}
 	return map[string]cty.Value{"stdout": cty.StringVal(strings.TrimRight(value, "\n"))}, nil
 }
-
