@@ -166,11 +166,6 @@ func (r *Run) settle(h *hostRun) {
 // planAgain plans a deferred host once the hosts it waited for have been
 // applied: evaluated with their outputs now, probed on its connection.
 func (r *Run) planAgain(ctx context.Context, h *hostRun) error {
-	for _, on := range h.deferredOn {
-		if !r.applied[on] {
-			return fmt.Errorf("its configuration is known only after %s is applied, which this run has not done: %s", on, h.deferred)
-		}
-	}
 	scope, err := r.outputScope(h)
 	if err != nil {
 		return err
@@ -197,22 +192,31 @@ func (r *Run) planAgain(ctx context.Context, h *hostRun) error {
 	}
 	h.probe(ctx)
 	r.explainTimeout(ctx, &h.plan.Error)
+	if h.plan.Error == nil {
+		r.settle(h) // its own captures, for the hosts reading it
+	}
 	return h.plan.Error
 }
 
-// reread runs the host's late captures again after its apply and
+// reread runs the host's late captures again after its apply (those this
+// apply reached: a staged run may apply them in a later stage) and
 // evaluates its outputs with them, for the hosts that read them.
 func (r *Run) reread(ctx context.Context, h *hostRun) error {
 	if !h.capturesLate || h.graph == nil {
 		return nil
 	}
 	var errs []string
-	for _, n := range h.graph.Nodes {
+	late := false
+	for i, n := range h.graph.Nodes {
 		rd, ok := n.Impl.(resource.Reader)
 		if !ok {
 			continue
 		}
 		if _, known := h.captured[n.Addr()]; known {
+			continue
+		}
+		if h.status == nil || h.status[i] == "" {
+			late = true // a later stage applies it
 			continue
 		}
 		res, err := h.conn.Run(ctx, "exec sh -s", strings.NewReader(n.Impl.Probe()))
@@ -225,7 +229,7 @@ func (r *Run) reread(ctx context.Context, h *hostRun) error {
 		}
 		errs = append(errs, fmt.Sprintf("%s: %v", n.Addr(), err))
 	}
-	h.capturesLate = false
+	h.capturesLate = late
 	r.settle(h)
 	if len(errs) > 0 {
 		return fmt.Errorf("reading after apply: %s", strings.Join(errs, "; "))
@@ -233,20 +237,28 @@ func (r *Run) reread(ctx context.Context, h *hostRun) error {
 	return nil
 }
 
-// planDeferred plans the batch's deferred hosts, now that the hosts they
-// waited for are applied (their levels come first). A host planned so is
-// applied whole, whatever stage reaches it: its earlier stages' resources
-// were not applied while it waited. A host that cannot be planned keeps
-// the reason as its plan error and fails.
-func (r *Run) planDeferred(ctx context.Context, idx []int, only *func(*eval.Node) bool) {
+// planDeferred plans the batch's deferred hosts whose producers have been
+// applied (their levels come first) and returns the batch without those
+// still waiting (a producer in a later stage): they stay deferred, and a
+// later stage may reach them. A host planned so is applied whole, whatever
+// stage reaches it: its earlier stages' resources were not applied while
+// it waited. A host that cannot be planned keeps the reason as its plan
+// error and fails.
+func (r *Run) planDeferred(ctx context.Context, idx []int, only *func(*eval.Node) bool) []int {
 	var late []*hostRun
-	for _, i := range idx {
-		if h := r.hosts[i]; h.graph == nil && h.deferred != "" && h.plan != nil && h.plan.Error == nil {
-			late = append(late, h)
+	ready := slices.DeleteFunc(slices.Clone(idx), func(i int) bool {
+		h := r.hosts[i]
+		if h.graph != nil || h.deferred == "" || h.plan == nil || h.plan.Error != nil {
+			return false
 		}
-	}
+		if slices.ContainsFunc(h.deferredOn, func(on string) bool { return !r.applied[on] }) {
+			return true // not yet
+		}
+		late = append(late, h)
+		return false
+	})
 	if len(late) == 0 {
-		return
+		return ready
 	}
 	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
 	for _, h := range late {
@@ -262,6 +274,25 @@ func (r *Run) planDeferred(ctx context.Context, idx []int, only *func(*eval.Node
 			return inner(n) || slices.ContainsFunc(late, func(h *hostRun) bool { return h.graph != nil && slices.Contains(h.graph.Nodes, n) })
 		}
 	}
+	return ready
+}
+
+// leftDeferred fails, at the end of an apply, the hosts still waiting for
+// hosts this run did not apply: untouched, with the reason.
+func (r *Run) leftDeferred(out *RolloutResult) {
+	for i, h := range r.hosts {
+		if h.graph != nil || h.deferred == "" || h.plan == nil || h.plan.Error != nil || out.Results[i].Err != nil {
+			continue
+		}
+		var missing []string
+		for _, on := range h.deferredOn {
+			if !r.applied[on] {
+				missing = append(missing, on)
+			}
+		}
+		out.Results[i].Err = fmt.Errorf("not planned: %s; this run did not apply %s", h.deferred, strings.Join(missing, ", "))
+		out.Outcomes[i] = OutcomeUntouched
+	}
 }
 
 // afterApply notes the batch's applied hosts and reads their late
@@ -275,6 +306,9 @@ func (r *Run) afterApply(ctx context.Context, idx []int, res []HostResult) {
 		if err := r.reread(ctx, h); err != nil {
 			res[j].Err = err
 			continue
+		}
+		if h.capturesLate {
+			continue // its readers wait for the stage that applies its captures
 		}
 		if r.applied == nil {
 			r.applied = map[string]bool{}

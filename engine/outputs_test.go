@@ -335,3 +335,68 @@ file "y" {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// With stages, a host known only after apply waits for the stage that
+// applies its producer, however early its own resources' stage comes.
+func TestCaptureAcrossStages(t *testing.T) {
+	dir := t.TempDir()
+	site := writeSite(t, map[string]string{
+		"roles/gen/main.hcl": fmt.Sprintf(`
+exec "make" {
+  command = "echo made > %[1]s/value"
+  creates = "%[1]s/value"
+}
+capture "value" {
+  command    = "cat %[1]s/value"
+  depends_on = [exec.make]
+}
+output "value" { value = capture.value.stdout }
+`, dir),
+		"roles/use/main.hcl": fmt.Sprintf(`
+variable "v" { type = string }
+file "got" {
+  path    = "%s/got-${host.name}"
+  content = var.v
+}
+`, dir),
+		"main.hcl": fmt.Sprintf(`
+role "gen" {
+  source  = "./roles/gen"
+  targets = ["db"]
+}
+role "use" {
+  source  = "./roles/use"
+  targets = ["apps"]
+  inputs  = { v = outputs.gen["db"].value }
+}
+file "early" {
+  path    = "%s/early-${host.name}"
+  content = "x"
+}
+stage "gen" {
+  roles = [role.gen]
+}
+stage "use" {
+  roles = [role.use]
+}
+`, dir)})
+	r, err := loadOutputs(t, site, "app1", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, diags := r.Plan(context.Background()); diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	res := r.ApplyStages(context.Background(), r.Stages(engine.Rollout{}), nil, nil, nil)
+	for i, h := range res.Results {
+		if h.Err != nil || h.Failed > 0 || res.Outcomes[i] != engine.OutcomeApplied {
+			t.Fatalf("apply: %s %+v (all: %+v)", res.Outcomes[i], h, res.Results)
+		}
+	}
+	for file, want := range map[string]string{"got-app1": "made", "early-app1": "x", "early-db": "x"} {
+		if b, _ := os.ReadFile(filepath.Join(dir, file)); string(b) != want {
+			t.Errorf("%s = %q, want %q", file, b, want)
+		}
+	}
+}

@@ -96,7 +96,9 @@ func (r *Run) ApplyRollout(ctx context.Context, ro Rollout, onBatch func(Batch),
 	for i := range all {
 		all[i] = i
 	}
-	return r.rollout(ctx, ro, all, nil, onBatch, onEvent)
+	out := r.rollout(ctx, ro, all, nil, onBatch, onEvent)
+	r.leftDeferred(&out)
+	return out
 }
 
 // rollout applies the hosts idx (of the nodes only accepts) batch by
@@ -176,6 +178,9 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 		if b.hosts = r.holdBack(b.hosts, &out); len(b.hosts) == 0 {
 			continue
 		}
+		if b.hosts = r.planDeferred(ctx, b.hosts, &only); len(b.hosts) == 0 {
+			continue
+		}
 		if onBatch != nil {
 			names := make([]string, len(b.hosts))
 			for j, i := range b.hosts {
@@ -183,7 +188,6 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 			}
 			onBatch(Batch{Number: k + 1, Hosts: names, Domain: b.domain})
 		}
-		r.planDeferred(ctx, b.hosts, &only)
 		res := r.applyHosts(ctx, b.hosts, only, onEvent)
 		var wg sync.WaitGroup
 		for j, i := range b.hosts {

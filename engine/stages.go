@@ -130,6 +130,8 @@ func (r *Run) ApplyStages(ctx context.Context, stages []Stage, onStage func(Stag
 				}
 			}
 		}
+	} else {
+		r.leftDeferred(&out)
 	}
 	return out
 }
