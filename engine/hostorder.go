@@ -93,6 +93,8 @@ func (r *Run) orderHosts() (*hostOrder, hcl.Diagnostics) {
 	for _, h := range r.universe() {
 		all = append(all, h.Name)
 	}
+	type edgeKey struct{ from, on, role string }
+	seen := map[edgeKey]bool{}
 	for _, rd := range r.program.Reads {
 		readers := all
 		if rd.Reader != nil {
@@ -105,7 +107,8 @@ func (r *Run) orderHosts() (*hostOrder, hcl.Diagnostics) {
 				}
 				o.reads[b][role.Name] = true
 				for _, a := range carry(role) {
-					if a != b && !slices.ContainsFunc(o.deps[b], func(e hostEdge) bool { return e.on == a && e.role == role.Name }) {
+					if k := (edgeKey{b, a, role.Name}); a != b && !seen[k] {
+						seen[k] = true
 						o.deps[b] = append(o.deps[b], hostEdge{on: a, role: role.Name, rng: rd.Range})
 					}
 				}
