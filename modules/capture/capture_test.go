@@ -77,3 +77,30 @@ func TestUnreadableOutput(t *testing.T) {
 		t.Fatal("output without the marker was read")
 	}
 }
+
+// Read takes back what the probe printed: the value (trailing newlines
+// removed), whatever it holds, or the command's error; never a panic.
+func FuzzRead(f *testing.F) {
+	f.Add("v\n", "", 0)
+	f.Add("", "no such file", 2)
+	f.Add("a\n--pinery-capture-stderr--\n", "", 0)
+	f.Add("x", "--pinery-capture-stderr", 1)
+	r, _ := New(resource.Config{Values: map[string]cty.Value{"command": cty.StringVal("x"), "sensitive": cty.False}})
+	f.Fuzz(func(t *testing.T, value, stderr string, rc int) {
+		if strings.Contains(stderr, "\n"+errMark+"\n") {
+			return // a stderr repeating the frame is not told apart (documented limit)
+		}
+		out := []byte(value + "\n" + errMark + "\n" + stderr)
+		vals, err := r.(resource.Reader).Read(resource.ProbeResult{Stdout: out, ExitCode: rc})
+		switch {
+		case rc != 0 && err == nil:
+			t.Fatalf("exit status %d read as a value", rc)
+		case rc == 0 && err != nil:
+			t.Fatalf("%q: %v", out, err)
+		case rc == 0 && vals["stdout"].AsString() != strings.TrimRight(value, "\n"):
+			t.Fatalf("read %q from %q", vals["stdout"].AsString(), value)
+		}
+		// Any bytes at all: an error or a value, never a panic.
+		_, _ = r.(resource.Reader).Read(resource.ProbeResult{Stdout: []byte(value), ExitCode: rc})
+	})
+}
