@@ -38,6 +38,46 @@ type Rollout struct {
 	OnHealth func(host, line string)
 }
 
+// RolloutSpec is a rollout as written, by apply's flags or a stage's
+// rollout block: one checker for both.
+type RolloutSpec struct {
+	Batch, MaxFailures string // amounts: "2", "25%"; "" is none
+	Pause              time.Duration
+	PowerCycles        int
+	DomainName         string
+	Health             []Health
+}
+
+// Rollout checks the settings; field names a setting as the user wrote it
+// ("batch" in a stage, "--batch" on the command line) for errors.
+func (s RolloutSpec) Rollout(field func(string) string) (Rollout, error) {
+	ro := Rollout{Pause: s.Pause, PowerCycles: s.PowerCycles, DomainName: s.DomainName}
+	var err error
+	if s.Batch != "" {
+		if ro.Batch, err = ParseAmount(s.Batch); err != nil || ro.Batch.N == 0 {
+			return ro, fmt.Errorf("%s: %q is not a positive number of hosts or a percentage (2, 25%%)", field("batch"), s.Batch)
+		}
+	}
+	if s.MaxFailures != "" {
+		if ro.MaxFailures, err = ParseAmount(s.MaxFailures); err != nil {
+			return ro, fmt.Errorf("%s: %v", field("max_failures"), err)
+		}
+	}
+	if s.Pause < 0 {
+		return ro, fmt.Errorf("%s: %s is not a duration to wait", field("pause"), s.Pause)
+	}
+	if s.PowerCycles < 0 {
+		return ro, fmt.Errorf("%s: %d is not a number of times (0, 1, 2)", field("power_cycle"), s.PowerCycles)
+	}
+	for _, c := range s.Health {
+		if err := c.Validate(); err != nil {
+			return ro, fmt.Errorf("%s: %v", field("health"), err)
+		}
+		ro.Health = append(ro.Health, c)
+	}
+	return ro, nil
+}
+
 // Amount is a number of hosts or a percentage of them.
 type Amount struct {
 	N       int

@@ -175,30 +175,13 @@ func stageRollout(st *config.Stage, def Rollout) (Rollout, error) {
 	if w.Batch == "" && w.MaxFailures == "" && w.Pause == "" && w.FailureDomain == "" && w.PowerCycles == 0 && len(w.Health) == 0 {
 		return def, nil
 	}
-	var ro Rollout
+	spec := RolloutSpec{Batch: w.Batch, MaxFailures: w.MaxFailures, PowerCycles: w.PowerCycles, DomainName: w.FailureDomain}
 	var err error
-	if w.Batch != "" {
-		if ro.Batch, err = ParseAmount(w.Batch); err != nil || ro.Batch.N == 0 {
-			return ro, fmt.Errorf("batch: %q is not a positive number of hosts or a percentage (2, 25%%)", w.Batch)
-		}
-	}
-	if w.MaxFailures != "" {
-		if ro.MaxFailures, err = ParseAmount(w.MaxFailures); err != nil {
-			return ro, fmt.Errorf("max_failures: %v", err)
-		}
-	}
 	if w.Pause != "" {
-		if ro.Pause, err = time.ParseDuration(w.Pause); err != nil || ro.Pause < 0 {
-			return ro, fmt.Errorf("pause: %q is not a duration (30s, 2m)", w.Pause)
+		if spec.Pause, err = time.ParseDuration(w.Pause); err != nil {
+			return Rollout{}, fmt.Errorf("pause: %q is not a duration (30s, 2m)", w.Pause)
 		}
 	}
-	if w.FailureDomain != "" {
-		ro.DomainName = w.FailureDomain
-	}
-	if w.PowerCycles < 0 {
-		return ro, fmt.Errorf("power_cycle: %d is not a number of times (0, 1, 2)", w.PowerCycles)
-	}
-	ro.PowerCycles = w.PowerCycles
 	for _, h := range w.Health {
 		c := Health{HTTP: h.HTTP, TCP: h.TCP, Command: h.Command, Status: h.Status}
 		for _, d := range []struct {
@@ -209,15 +192,12 @@ func stageRollout(st *config.Stage, def Rollout) (Rollout, error) {
 				continue
 			}
 			if *d.dst, err = time.ParseDuration(d.s); err != nil {
-				return ro, fmt.Errorf("health: %q is not a duration (30s, 2m)", d.s)
+				return Rollout{}, fmt.Errorf("health: %q is not a duration (30s, 2m)", d.s)
 			}
 		}
-		if err := c.Validate(); err != nil {
-			return ro, err
-		}
-		ro.Health = append(ro.Health, c)
+		spec.Health = append(spec.Health, c)
 	}
-	return ro, nil
+	return spec.Rollout(func(f string) string { return f })
 }
 
 // checkStages reports a stage's rollout settings that do not parse.

@@ -52,33 +52,17 @@ func addRolloutFlags(cmd *cobra.Command, g *globals) {
 }
 
 func (g *globals) rolloutSpec() (engine.Rollout, error) {
-	var ro engine.Rollout
-	var err error
-	if g.rollout.batch != "" {
-		if ro.Batch, err = engine.ParseAmount(g.rollout.batch); err != nil || (ro.Batch.N == 0) {
-			return ro, fmt.Errorf("--batch: %q is not a positive number of hosts or a percentage (2, 25%%)", g.rollout.batch)
-		}
-	}
-	if ro.MaxFailures, err = engine.ParseAmount(g.rollout.maxFailures); err != nil {
-		return ro, fmt.Errorf("--max-failures: %v", err)
-	}
-	ro.Pause = g.rollout.pause
-	if g.rollout.powerCycles < 0 {
-		return ro, fmt.Errorf("--power-cycle: %d is not a number of times", g.rollout.powerCycles)
-	}
-	ro.PowerCycles = g.rollout.powerCycles
+	spec := engine.RolloutSpec{Batch: g.rollout.batch, MaxFailures: g.rollout.maxFailures, Pause: g.rollout.pause,
+		PowerCycles: g.rollout.powerCycles, DomainName: g.rollout.domain}
 	for _, s := range g.rollout.health {
 		c, err := engine.ParseHealth(s)
 		if err != nil {
-			return ro, fmt.Errorf("--health: %v", err)
+			return engine.Rollout{}, fmt.Errorf("--health: %v", err)
 		}
 		c.Timeout = g.rollout.healthTimeout
-		ro.Health = append(ro.Health, c)
+		spec.Health = append(spec.Health, c)
 	}
-	if name := g.rollout.domain; name != "" {
-		ro.DomainName = name
-	}
-	return ro, nil
+	return spec.Rollout(func(f string) string { return "--" + strings.ReplaceAll(f, "_", "-") })
 }
 
 // rolloutState is what a halted rollout leaves for --resume.
