@@ -156,14 +156,13 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 		inner := onEvent
 		onEvent = func(e Event) { mu.Lock(); defer mu.Unlock(); inner(e) }
 	}
-	if ro.OnPower != nil {
-		inner := ro.OnPower
-		ro.OnPower = func(host, step string) { mu.Lock(); defer mu.Unlock(); inner(host, step) }
+	serial := func(f func(host, line string)) func(host, line string) {
+		if f == nil {
+			return nil
+		}
+		return func(host, line string) { mu.Lock(); defer mu.Unlock(); f(host, line) }
 	}
-	if ro.OnHealth != nil {
-		inner := ro.OnHealth
-		ro.OnHealth = func(host, line string) { mu.Lock(); defer mu.Unlock(); inner(host, line) }
-	}
+	ro.OnPower, ro.OnHealth = serial(ro.OnPower), serial(ro.OnHealth)
 	n := len(idx)
 	failed := 0
 	var ready []int
