@@ -124,6 +124,7 @@ type hostRun struct {
 	captured     map[string]map[string]cty.Value
 	capturesLate bool
 	outs         map[string]cty.Value
+	drained      bool // taken out of service by a rollout's drain, not yet put back
 }
 
 // Load reads and checks the site and its variables. Nothing is contacted.

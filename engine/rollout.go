@@ -36,6 +36,10 @@ type Rollout struct {
 	Health []Health
 	// OnHealth is told each check's outcome (nil: not told).
 	OnHealth func(host, line string)
+	// Drain, when set, takes each host out of service elsewhere (a front
+	// proxy's upstream) while it is applied; OnDrain is told each step.
+	Drain   *Drain
+	OnDrain func(host, line string)
 }
 
 // RolloutSpec is a rollout as written, by apply's flags or a stage's
@@ -46,12 +50,16 @@ type RolloutSpec struct {
 	PowerCycles        int
 	DomainName         string
 	Health             []Health
+	Drain              *Drain
 }
 
 // Rollout checks the settings; field names a setting as the user wrote it
 // ("batch" in a stage, "--batch" on the command line) for errors.
 func (s RolloutSpec) Rollout(field func(string) string) (Rollout, error) {
-	ro := Rollout{Pause: s.Pause, PowerCycles: s.PowerCycles, DomainName: s.DomainName}
+	ro := Rollout{Pause: s.Pause, PowerCycles: s.PowerCycles, DomainName: s.DomainName, Drain: s.Drain}
+	if d := s.Drain; d != nil && (strings.TrimSpace(d.Command) == "" || strings.TrimSpace(d.Undo) == "") {
+		return ro, fmt.Errorf("%s: a drain needs both its command and its undo command (a host drained and never put back would stay out of service)", field("drain"))
+	}
 	var err error
 	if s.Batch != "" {
 		if ro.Batch, err = ParseAmount(s.Batch); err != nil || ro.Batch.N == 0 {
@@ -162,7 +170,7 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 		}
 		return func(host, line string) { mu.Lock(); defer mu.Unlock(); f(host, line) }
 	}
-	ro.OnPower, ro.OnHealth = serial(ro.OnPower), serial(ro.OnHealth)
+	ro.OnPower, ro.OnHealth, ro.OnDrain = serial(ro.OnPower), serial(ro.OnHealth), serial(ro.OnDrain)
 	n := len(idx)
 	failed := 0
 	var ready []int
@@ -227,6 +235,7 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 			}
 			onBatch(Batch{Number: k + 1, Hosts: names, Domain: b.domain})
 		}
+		b.hosts = r.drainBatch(ctx, ro, b.hosts, only, &out, &failed)
 		res := r.applyHosts(ctx, b.hosts, only, onEvent)
 		var wg sync.WaitGroup
 		for j, i := range b.hosts {
@@ -237,6 +246,7 @@ func (r *Run) rollout(ctx context.Context, ro Rollout, idx []int, only func(*eva
 		wg.Wait()
 		r.healthGate(ctx, ro, b.hosts, res)
 		r.afterApply(ctx, b.hosts, res)
+		r.undrainBatch(ctx, ro, b.hosts, res)
 		for j, i := range b.hosts {
 			out.Results[i] = res[j]
 			if res[j].Err != nil || res[j].Failed > 0 {

@@ -172,10 +172,13 @@ func (r *Run) matches(h *inventory.Host, sel string) bool {
 // without one uses def.
 func stageRollout(st *config.Stage, def Rollout) (Rollout, error) {
 	w := st.Rollout
-	if w.Batch == "" && w.MaxFailures == "" && w.Pause == "" && w.FailureDomain == "" && w.PowerCycles == 0 && len(w.Health) == 0 {
+	if w.Batch == "" && w.MaxFailures == "" && w.Pause == "" && w.FailureDomain == "" && w.PowerCycles == 0 && len(w.Health) == 0 && w.Drain == nil {
 		return def, nil
 	}
 	spec := RolloutSpec{Batch: w.Batch, MaxFailures: w.MaxFailures, PowerCycles: w.PowerCycles, DomainName: w.FailureDomain}
+	if d := w.Drain; d != nil {
+		spec.Drain = &Drain{Via: d.Via, Command: d.Command, Undo: d.Undo}
+	}
 	var err error
 	if w.Pause != "" {
 		if spec.Pause, err = time.ParseDuration(w.Pause); err != nil {

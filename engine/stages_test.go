@@ -157,6 +157,32 @@ stage "a" {
     batch = "lots"
   }
 }`, "Invalid stage rollout"},
+		"drain without undo": {`
+role "web" {
+  source = "./web"
+}
+stage "a" {
+  roles = [role.web]
+  rollout {
+    drain {
+      via     = "front"
+      command = "pinery-front drain {address}"
+    }
+  }
+}`, `The argument "undo" is required`},
+		"drain with an empty undo": {`
+role "web" {
+  source = "./web"
+}
+stage "a" {
+  roles = [role.web]
+  rollout {
+    drain {
+      command = "pinery-front drain {address}"
+      undo    = ""
+    }
+  }
+}`, "drain: a drain needs both its command and its undo command"},
 		"role twice": {`
 role "web" {
   source = "./web"

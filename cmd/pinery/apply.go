@@ -31,7 +31,9 @@ drifted since the plan, or whose plan would now differ; a saved plan is
 applied once.`,
 		Example: `  pinery apply -i inventory.hcl site/
   pinery apply -i inventory.hcl -l sopine01 --auto-approve site/
-  pinery plan -i inventory.hcl --out release.plan site/ && pinery apply release.plan`,
+  pinery plan -i inventory.hcl --out release.plan site/ && pinery apply release.plan
+  pinery apply -i inventory.hcl --batch 1 --health 'http:http://{address}:8008/health' \
+    --drain-via front --drain 'pinery-front drain {address}' --undrain 'pinery-front undrain {address}' site/`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -176,10 +178,17 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		}
 		g.println(host + ": " + line)
 	}
+	ro.OnDrain = func(host, line string) {
+		if g.jsonEvents {
+			_ = g.emit(map[string]any{"type": "drain", "host": host, "step": line})
+			return
+		}
+		g.println(host + ": " + line)
+	}
 	var out engine.RolloutResult
 	if stages := r.Stages(ro); stages != nil {
 		for i := range stages {
-			stages[i].Rollout.OnPower, stages[i].Rollout.OnHealth = ro.OnPower, ro.OnHealth
+			stages[i].Rollout.OnPower, stages[i].Rollout.OnHealth, stages[i].Rollout.OnDrain = ro.OnPower, ro.OnHealth, ro.OnDrain
 		}
 		out = r.ApplyStages(ctx, stages, func(s engine.Stage) {
 			batched = s.Rollout.Batch.N > 0

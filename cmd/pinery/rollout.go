@@ -37,6 +37,7 @@ type rolloutFlags struct {
 	powerCycles                int
 	health                     []string
 	healthTimeout              time.Duration
+	drain, undrain, drainVia   string
 }
 
 func addRolloutFlags(cmd *cobra.Command, g *globals) {
@@ -48,12 +49,18 @@ func addRolloutFlags(cmd *cobra.Command, g *globals) {
 	f.StringArrayVar(&g.rollout.health, "health", nil, "a check every host of a batch must pass once applied before the next batch starts: http:URL [STATUS], tcp:PORT, cmd:COMMAND ({host}, {address} are replaced; repeatable)")
 	f.DurationVar(&g.rollout.healthTimeout, "health-timeout", engine.DefaultHealthTimeout, "how long each --health check may take to pass")
 	f.IntVar(&g.rollout.powerCycles, "power-cycle", 0, "power-cycle a host that stopped answering (unreachable, or past --host-timeout) up to this many times, through its inventory power block, then plan and apply it again")
+	f.StringVar(&g.rollout.drain, "drain", "", "a command taking each host out of service elsewhere before it is applied (with --undrain; {host}, {address} are replaced): pinery-front drain {address}")
+	f.StringVar(&g.rollout.undrain, "undrain", "", "the command putting a drained host back in service once it applied cleanly and passed --health (a host that failed stays drained)")
+	f.StringVar(&g.rollout.drainVia, "drain-via", "", "the inventory host that runs --drain and --undrain (default: this machine)")
 	f.BoolVar(&g.rollout.resume, "resume", false, "continue a halted rollout with the hosts it left untouched (from .pinery/rollout.json in the site)")
 }
 
 func (g *globals) rolloutSpec() (engine.Rollout, error) {
 	spec := engine.RolloutSpec{Batch: g.rollout.batch, MaxFailures: g.rollout.maxFailures, Pause: g.rollout.pause,
 		PowerCycles: g.rollout.powerCycles, DomainName: g.rollout.domain}
+	if g.rollout.drain != "" || g.rollout.undrain != "" || g.rollout.drainVia != "" {
+		spec.Drain = &engine.Drain{Via: g.rollout.drainVia, Command: g.rollout.drain, Undo: g.rollout.undrain}
+	}
 	for _, s := range g.rollout.health {
 		c, err := engine.ParseHealth(s)
 		if err != nil {

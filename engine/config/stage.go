@@ -29,6 +29,13 @@ type StageRollout struct {
 	FailureDomain      string // an inventory host variable
 	PowerCycles        int    // power-cycle a host that stopped answering, at most this many times
 	Health             []StageHealth
+	Drain              *StageDrain
+}
+
+// StageDrain is a stage rollout's `drain` block, as written.
+type StageDrain struct {
+	Via, Command, Undo string
+	DeclRange          hcl.Range
 }
 
 // StageHealth is a `health` block of a stage's rollout, as written.
@@ -48,8 +55,12 @@ var stageRolloutSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "batch"}, {Name: "max_failures"}, {Name: "pause"}, {Name: "failure_domain"}, {Name: "power_cycle"},
 	},
-	Blocks: []hcl.BlockHeaderSchema{{Type: "health"}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "health"}, {Type: "drain"}},
 }
+
+var drainSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "via"}, {Name: "command", Required: true}, {Name: "undo", Required: true},
+}}
 
 var healthSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "http"}, {Name: "status"}, {Name: "tcp"}, {Name: "command"}, {Name: "timeout"}, {Name: "interval"},
@@ -106,6 +117,21 @@ func decodeStage(b *hcl.Block) (*Stage, []hcl.Traversal, hcl.Diagnostics) {
 		str("pause", &st.Rollout.Pause)
 		str("failure_domain", &st.Rollout.FailureDomain)
 		for _, hb := range c.Blocks {
+			if hb.Type == "drain" {
+				dc, d := hb.Body.Content(drainSchema)
+				diags = append(diags, d...)
+				dr := &StageDrain{DeclRange: hb.DefRange}
+				for name, dst := range map[string]*string{"via": &dr.Via, "command": &dr.Command, "undo": &dr.Undo} {
+					if a, ok := dc.Attributes[name]; ok {
+						diags = append(diags, decodeLiteral(a, cty.String, func(v cty.Value) { *dst = v.AsString() })...)
+					}
+				}
+				if st.Rollout.Drain != nil {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate drain block", Detail: "A stage's rollout takes one drain block.", Subject: hb.DefRange.Ptr()})
+				}
+				st.Rollout.Drain = dr
+				continue
+			}
 			hc, d := hb.Body.Content(healthSchema)
 			diags = append(diags, d...)
 			h := StageHealth{DeclRange: hb.DefRange}

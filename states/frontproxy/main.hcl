@@ -4,7 +4,8 @@
 # that role to the inventory adds it to the proxy in the same apply. The
 # whole nginx configuration is checked with `nginx -t` before it replaces the
 # running one (a bad configuration never does), and nginx is reloaded, not
-# restarted, when it changes.
+# restarted, when it changes. `pinery-front drain|undrain ADDRESS` takes a
+# board out of every upstream while a rollout applies it.
 
 variable "services" {
   type = map(object({
@@ -123,6 +124,14 @@ service "nginx" {
   reload     = true
   watch      = [file.nginx_conf, file.tls_cert, file.tls_key]
   depends_on = [package.nginx]
+}
+
+# pinery-front drain|undrain ADDRESS: takes a board out of every upstream
+# while a rollout applies it (apply --drain, a stage's drain block).
+file "pinery_front" {
+  path    = "/usr/local/sbin/pinery-front"
+  content = file("${path.module}/files/pinery-front")
+  mode    = "0755"
 }
 
 output "upstreams" {
