@@ -266,12 +266,16 @@ func (r *Run) hostOutputs(name string) (map[string]cty.Value, error) {
 			return nil, errors.New("which could not be evaluated")
 		}
 	}
+	// Not held while evaluating: that reads the host's own producers.
 	r.outMu.Lock()
-	defer r.outMu.Unlock()
-	if outs, ok := r.offline[name]; ok {
-		return outs.outs, outs.err
+	got, ok := r.offline[name]
+	r.outMu.Unlock()
+	if ok {
+		return got.outs, got.err
 	}
 	outs, err := r.evalOffline(name)
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
 	if r.offline == nil {
 		r.offline = map[string]offlineOutputs{}
 	}

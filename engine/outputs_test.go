@@ -400,3 +400,20 @@ stage "use" {
 		}
 	}
 }
+
+// The front node alone: the apps it reads are outside the run, and so is
+// the database they read: evaluated in turn, from the site.
+func TestOutputsChainOutsideRun(t *testing.T) {
+	r, err := loadOutputs(t, outputsSite(t, ""), "front")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, diags := r.Plan(context.Background())
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if hp := p.Hosts[0]; hp.Error != nil || !strings.Contains(hp.Resources[0].Diff, "+10.0.0.11:8080\n+10.0.0.12:8080") {
+		t.Errorf("front: %v %+v", hp.Error, hp.Resources)
+	}
+}

@@ -130,7 +130,10 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 		return err
 	}
 	onAbort(ctx, func(settleBy time.Time) { g.abort(rec, hostsOf(p), settleBy) })
-	batched := ro.Batch.N > 0 // this rollout (or this stage's) goes in batches
+	// This rollout (or this stage's) goes in batches; hosts ordered by the
+	// outputs they read go in one batch per level.
+	ordered := r.HostOrder() != nil
+	batched := ro.Batch.N > 0 || ordered
 	onBatch := func(b engine.Batch) {
 		if g.jsonEvents {
 			_ = g.emit(map[string]any{"type": "batch", "number": b.Number, "hosts": b.Hosts, "domain": b.Domain})
@@ -191,7 +194,7 @@ func (g *globals) runApply(ctx context.Context, r *engine.Run, p *plan.Plan, sta
 			stages[i].Rollout.OnPower, stages[i].Rollout.OnHealth, stages[i].Rollout.OnDrain = ro.OnPower, ro.OnHealth, ro.OnDrain
 		}
 		out = r.ApplyStages(ctx, stages, func(s engine.Stage) {
-			batched = s.Rollout.Batch.N > 0
+			batched = s.Rollout.Batch.N > 0 || ordered
 			if g.jsonEvents {
 				_ = g.emit(map[string]any{"type": "stage", "name": s.Name, "hosts": s.Hosts})
 				return
