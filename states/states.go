@@ -17,7 +17,7 @@ import (
 	"sync"
 )
 
-//go:embed */*.hcl */templates
+//go:embed */*.hcl */templates */files
 var library embed.FS
 
 // Roles lists the library's role names.
