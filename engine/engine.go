@@ -562,6 +562,10 @@ func (h *hostRun) runProbe(ctx context.Context, nodes []*eval.Node, withFacts bo
 	}
 	snippets = append(snippets, journalProbe)
 	script := probe.New(snippets)
+	// The script holds the snippets now: not both while the host answers.
+	for i := range batches {
+		batches[i].snippet = ""
+	}
 	res, err := h.conn.Run(ctx, "exec sh -s", strings.NewReader(script.Text))
 	if err == nil {
 		err = res.Err("probe")

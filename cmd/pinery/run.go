@@ -93,6 +93,7 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 	if g.writeDiags(diags, r.Site.Parser) {
 		return nil, false
 	}
+	tightenGC()
 	return r, true
 }
 

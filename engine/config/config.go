@@ -94,6 +94,8 @@ type Resource struct {
 	BaseDir   string
 	DeclRange hcl.Range
 	Role      *Role // the role it belongs to; nil for the site's own
+
+	attrs hcl.Attributes // Body's fields, checked against Spec at load (DecodeFields)
 }
 
 // Addr is the resource's address: "file.motd", "role.web.file.index".
@@ -396,8 +398,11 @@ func decodeResource(t *resource.Type, b *hcl.Block, baseDir string, role *Role) 
 	r.Body = remain
 	// Structure is checked once here (unknown or missing fields); values
 	// are decoded per host, where the variables are known.
-	_, d = remain.Content(hcldec.ImpliedSchema(r.Spec))
+	content, d := remain.Content(hcldec.ImpliedSchema(r.Spec))
 	diags = append(diags, d...)
+	if content != nil {
+		r.attrs = content.Attributes // for DecodeFields
+	}
 	dsts := map[string]*[]Reference{
 		"depends_on": &r.DependsOn, "watch": &r.Watch, "notify": &r.Notify,
 		"onchanges": &r.OnChanges, "onfail": &r.OnFail, "prereq": &r.Prereq,

@@ -47,7 +47,7 @@ type Node struct {
 	Key    string // instance key for for_each/count: `["a"]`, `[0]`
 	Config resource.Config
 	Impl   resource.Resource
-	Value  cty.Value // decoded fields, for references from other resources
+	Value  cty.Value // decoded fields, for references from other resources (while Host evaluates; NilVal after)
 	Deps   []*Node   // must be applied before this one (depends_on, references, watch)
 	Watch  []*Node   // a change in any of these refreshes this one
 	// OnChanges: applied only if one of these changes; OnFail: only if
@@ -455,6 +455,12 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 		}
 		g.Outputs[role.Name] = e.value
 	}
+	// Values are for references between this host's resources: kept on
+	// every node of every host, they would be a third of what a planned
+	// fleet holds.
+	for _, n := range g.Nodes {
+		n.Value = cty.NilVal
+	}
 	return g, diags
 }
 
@@ -637,14 +643,13 @@ func appendUnique(ns []*Node, n *Node) []*Node {
 }
 
 func decodeNode(r *config.Resource, ctx *hcl.EvalContext, key, host string) (*Node, hcl.Diagnostics) {
-	obj, diags := hcldec.Decode(r.Body, r.Spec, ctx)
+	vals, diags := r.DecodeFields(ctx)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	cfg := resource.Config{Name: r.Name, BaseDir: r.BaseDir, Values: map[string]cty.Value{}, Sensitive: map[string]bool{}}
-	vals := map[string]cty.Value{}
+	cfg := resource.Config{Name: r.Name, BaseDir: r.BaseDir, Values: make(map[string]cty.Value, len(r.Type.Fields)), Sensitive: map[string]bool{}}
 	for _, f := range r.Type.Fields {
-		v := obj.GetAttr(f.Name)
+		v := vals[f.Name]
 		if v.IsNull() && f.Default != cty.NilVal {
 			v = f.Default
 		}

@@ -27,8 +27,12 @@ func New(snippets []string) *Script {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	bound := "--pinery-" + hex.EncodeToString(b[:])
+	size := 128 + 2*len(bound)
+	for _, s := range snippets {
+		size += len(s) + 48 + len(bound)
+	}
 	var sb strings.Builder
-	sb.Grow(64 + len(snippets)*96)
+	sb.Grow(size) // the whole script at once: it is held per host while in flight
 	sb.WriteString("LC_ALL=C; export LC_ALL\n")
 	fmt.Fprintf(&sb, "printf '%%s\\n' '%s start'\n", bound)
 	for i, s := range snippets {

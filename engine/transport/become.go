@@ -108,7 +108,7 @@ func (g *sudoGate) feed(w io.WriteCloser, password []byte, stdin io.Reader) {
 		switch {
 		case ran:
 			if stdin != nil {
-				_, _ = io.Copy(w, stdin)
+				_, _ = io.Copy(w, chunked(stdin))
 			}
 			return
 		case prompts > 1:

@@ -255,6 +255,7 @@ func (s *SSH) exec(ctx context.Context, sess *ssh.Session, cmd string, stdin io.
 	sess.Stdout, sess.Stderr = out, errb
 	wrapped := "sh -c " + shellescape.Quote(cmd)
 	var gate *sudoGate
+	var feed *stdinFeed
 	switch {
 	case s.password != nil:
 		gate = newSudoGate(errb)
@@ -273,7 +274,11 @@ func (s *SSH) exec(ctx context.Context, sess *ssh.Session, cmd string, stdin io.
 		fallthrough
 	default:
 		if stdin != nil {
-			sess.Stdin = stdin
+			w, err := sess.StdinPipe()
+			if err != nil {
+				return resource.Result{}, fmt.Errorf("starting command: %w", err)
+			}
+			feed = &stdinFeed{w: w, r: stdin}
 		}
 	}
 	// sshd starts the command as a session leader: its pid is the process
@@ -285,11 +290,15 @@ func (s *SSH) exec(ctx context.Context, sess *ssh.Session, cmd string, stdin io.
 	if err := s.await(ctx, func() error { return sess.Start(wrapped) }); err != nil {
 		return resource.Result{}, fmt.Errorf("starting command: %w", err)
 	}
+	feed.start()
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
 	var err error
 	select {
 	case err = <-done:
+		if err == nil {
+			err = feed.result(sess)
+		}
 	case <-ctx.Done():
 		if interruptible {
 			s.killGroup(errb.Bytes())
@@ -384,9 +393,9 @@ func (s *SSH) killGroup(stderr []byte) {
 const MaxOutput = 256 << 20
 
 // capped is a buffer that refuses to grow past max: the session's copy
-// stops, and Run reports it.
-// (Not an embedded bytes.Buffer: io.Copy would use its ReadFrom and
-// bypass the limit.)
+// stops, and Run reports it. Its ReadFrom (buffers.go) keeps the limit.
+// (Not an embedded bytes.Buffer: io.Copy would use the buffer's own
+// ReadFrom and bypass the limit.)
 type capped struct {
 	buf  bytes.Buffer
 	max  int
@@ -400,7 +409,7 @@ func (c *capped) Write(p []byte) (int, error) {
 			c.over = true
 			go c.stop()
 		}
-		return 0, errors.New("output limit reached")
+		return 0, errOutputLimit
 	}
 	return c.buf.Write(p)
 }

@@ -1,6 +1,7 @@
 // Package build is the `build` resource type: a recipe built on a builder
 // host of the inventory, cached by a key of its inputs, its output
-// collected to the controller and packaged as a .deb with nfpm.
+// collected to the controller and packaged as a .deb (debfile.go: the
+// layout nfpm gave it, written without nfpm).
 package build
 
 import (

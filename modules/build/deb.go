@@ -1,6 +1,7 @@
 package build
 
 import (
+	"archive/tar"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,10 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/goreleaser/nfpm/v2"
-	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
-	"github.com/goreleaser/nfpm/v2/files"
 
 	"github.com/pinery/pinery/engine/resource"
 )
@@ -191,19 +188,13 @@ func (d *debSpec) fileName(builder string) string {
 // not nil, holds every entry's mode as the builder had it (the staged
 // copy is private to the controller's user); owners are always root.
 func (d *debSpec) packageDeb(stage string, modes map[string]fs.FileMode, builder string, w io.Writer) error {
-	extra, err := os.MkdirTemp("", "pinery-deb-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(extra)
-
 	conf := map[string]bool{}
 	for _, c := range d.Conffiles {
 		conf[c] = true
 	}
-	var contents files.Contents
+	var entries []debEntry
 	var latest time.Time
-	err = filepath.WalkDir(stage, func(p string, e fs.DirEntry, err error) error {
+	err := filepath.WalkDir(stage, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -220,20 +211,19 @@ func (d *debSpec) packageDeb(stage string, modes map[string]fs.FileMode, builder
 			mode = m
 		}
 		dst := "/" + filepath.ToSlash(rel)
-		fi := &files.ContentFileInfo{Owner: "root", Group: "root", Mode: mode, MTime: info.ModTime(), Size: info.Size()}
-		c := &files.Content{Destination: dst, FileInfo: fi}
+		c := debEntry{dst: dst, mode: mode, mtime: info.ModTime()}
 		switch {
 		case e.IsDir():
-			c.Type = files.TypeDir
+			c.typ, c.dst = tar.TypeDir, dst+"/"
 		case e.Type()&fs.ModeSymlink != 0:
-			c.Type = files.TypeSymlink
-			if c.Source, err = os.Readlink(p); err != nil {
+			c.typ = tar.TypeSymlink
+			if c.src, err = os.Readlink(p); err != nil {
 				return err
 			}
 		case e.Type().IsRegular():
-			c.Type, c.Source = files.TypeFile, p
+			c.typ, c.src = tar.TypeReg, p
 			if conf[dst] {
-				c.Type = files.TypeConfig
+				c.conf = true
 				delete(conf, dst)
 			}
 			if info.ModTime().After(latest) {
@@ -242,7 +232,7 @@ func (d *debSpec) packageDeb(stage string, modes map[string]fs.FileMode, builder
 		default:
 			return fmt.Errorf("%s is neither a file, a directory nor a symbolic link", dst)
 		}
-		contents = append(contents, c)
+		entries = append(entries, c)
 		return nil
 	})
 	if err != nil {
@@ -251,20 +241,17 @@ func (d *debSpec) packageDeb(stage string, modes map[string]fs.FileMode, builder
 	for c := range conf {
 		return fmt.Errorf("deb_conffiles: %s is not a regular file in DESTDIR", c)
 	}
+	// The newest file's time, not now: the same staged tree always makes
+	// the same bytes.
+	if latest.IsZero() {
+		latest = time.Unix(0, 0)
+	}
 	if d.License != "" {
 		copyright := "/usr/share/doc/" + d.Name + "/copyright"
 		if _, err := os.Lstat(filepath.Join(stage, filepath.FromSlash(copyright))); os.IsNotExist(err) {
-			p := filepath.Join(extra, "copyright")
 			text := "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: " + d.Name + "\n\nFiles: *\nLicense: " + d.License + "\n"
-			if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-				return err
-			}
-			contents = append(contents, &files.Content{Source: p, Destination: copyright, Type: files.TypeFile,
-				FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o644, MTime: latest}})
+			entries = append(entries, debEntry{dst: copyright, typ: tar.TypeReg, mode: 0o644, data: []byte(text), mtime: latest})
 		}
-	}
-	if latest.IsZero() {
-		latest = time.Unix(0, 0)
 	}
 	scripts := map[string]string{}
 	for name, text := range d.Scripts {
@@ -274,38 +261,10 @@ func (d *debSpec) packageDeb(stage string, modes map[string]fs.FileMode, builder
 		if !strings.HasSuffix(text, "\n") {
 			text += "\n"
 		}
-		p := filepath.Join(extra, name)
-		if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
-			return err
-		}
-		scripts[name] = p
+		scripts[name] = text
 	}
-
-	info := nfpm.WithDefaults(&nfpm.Info{
-		Name: d.Name, Arch: d.archFor(builder), Platform: "linux",
-		Epoch: d.epoch, Version: d.upstream, VersionSchema: "none",
-		Section: d.Section, Priority: d.Priority, Maintainer: d.Maintainer,
-		Description: d.Description, Homepage: d.Homepage, License: d.License,
-		// The newest file's time, not now: the same staged tree always
-		// makes the same bytes.
-		MTime:           latest,
-		DisableGlobbing: true,
-		Overridables: nfpm.Overridables{
-			Depends: d.Depends, Recommends: d.Recommends, Suggests: d.Suggests,
-			Conflicts: d.Conflicts, Replaces: d.Replaces, Provides: d.Provides,
-			Contents: contents,
-			Umask:    0o022,
-			Scripts: nfpm.Scripts{PreInstall: scripts["preinst"], PostInstall: scripts["postinst"],
-				PreRemove: scripts["prerm"], PostRemove: scripts["postrm"]},
-			Deb: nfpm.Deb{Breaks: d.Breaks, Arch: d.archFor(builder)},
-		},
-	})
-	pkg, err := nfpm.Get("deb")
-	if err != nil {
-		return err
-	}
-	if err := pkg.Package(info, w); err != nil {
-		return fmt.Errorf("packaging %s with nfpm: %w", d.Name, err)
+	if err := writeDeb(w, debPackage{spec: d, arch: d.archFor(builder), mtime: latest, scripts: scripts}, entries); err != nil {
+		return fmt.Errorf("packaging %s: %w", d.Name, err)
 	}
 	return nil
 }

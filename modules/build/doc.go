@@ -2,7 +2,7 @@ package build
 
 const doc = `Builds software on a builder host of the inventory (typically an arm64 board, for the
 packages upstream does not ship), collects the result to the controller and packages it
-as a .deb with [nfpm](https://nfpm.goreleaser.com). Target the resource at the builder
+as a .deb (deb(5): written by pinery itself, in the layout nfpm gives it). Target the resource at the builder
 (one host per architecture: ` + "`when = host.name == \"builder1\"`" + `, or a group of one); the
 controller's part (reading the source, downloading an archive, packaging, writing the
 output) runs in the pinery process.

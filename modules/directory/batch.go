@@ -31,10 +31,18 @@ func (d *Directory) ProbeAll(rs []resource.Resource) (string, func(resource.Prob
 	for i, r := range rs {
 		dirs[i] = r.(*Directory)
 	}
+	// Sized once: a host's probe script is held while it is in flight.
+	quoted := make([]string, len(dirs))
+	size := len(batchFuncs) + 128
+	for i, x := range dirs {
+		quoted[i] = shellescape.Quote(x.path)
+		size += 112 + 2*len(quoted[i])
+	}
 	var b strings.Builder
+	b.Grow(size)
 	b.WriteString(batchFuncs)
-	for _, x := range dirs {
-		q := shellescape.Quote(x.path)
+	for i, x := range dirs {
+		q := quoted[i]
 		if x.absent {
 			// Probe looks inside only a real directory, never through a link.
 			fmt.Fprintf(&b, "_pd %s; if [ $t = directory ] && [ $l = 0 ]; then _pe %s; echo \"$l $t $e\"; else echo \"$l $t\"; fi\n", q, q)

@@ -1,10 +1,10 @@
 package file
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/pinery/pinery/engine/resource"
 )
@@ -34,7 +34,7 @@ func (f *File) ApplyAll(ctx context.Context, h resource.Runner, rs []resource.Re
 			continue
 		}
 		if priv.Write {
-			stdin = append(stdin, bytes.NewReader(x.content))
+			stdin = append(stdin, strings.NewReader(x.content))
 		}
 		scripts = append(scripts, x.applyScript(priv, true))
 		todo = append(todo, i)

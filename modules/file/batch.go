@@ -23,6 +23,16 @@ nl='
 set --
 `
 
+// batchSums stats the regular files collected in "$@" and checksums them.
+const batchSums = `[ $# -eq 0 ] || stat -L --printf '%a %u %g %s %U %G %n\0' -- "$@" 2>/dev/null
+printf '\0'
+sums=
+[ $# -eq 0 ] || sums=$(sha256sum -- "$@" 2>/dev/null)
+[ -z "$sums" ] || printf '%s\n' "$sums"
+echo --
+sums="$nl$sums$nl"
+`
+
 // ProbeAll probes every file of a host with one stat and one sha256sum, as
 // the OpenSSH floor of the benchmark does, instead of two processes per file.
 // Its output has four sections: one "LINK TYPE" line per file; stat records
@@ -36,29 +46,34 @@ func (f *File) ProbeAll(rs []resource.Resource) (string, func(resource.ProbeResu
 	for i, r := range rs {
 		files[i] = r.(*File)
 	}
+	// Sized once: a host's probe script is held while it is in flight, and
+	// a builder grown by doubling holds up to twice its length.
+	quoted := make([]string, len(files))
+	size := len(batchFunc) + len(batchSums)
+	for i, x := range files {
+		quoted[i] = shellescape.Quote(x.path)
+		size += 48 + 2*len(quoted[i])
+		if !x.absent && !x.sensitive {
+			size += 128 + 3*len(quoted[i]) + len(x.sum)
+		}
+	}
 	var b strings.Builder
+	b.Grow(size)
 	b.WriteString(batchFunc)
-	for _, x := range files {
-		q := shellescape.Quote(x.path)
+	for i, x := range files {
+		q := quoted[i]
 		if x.absent {
 			fmt.Fprintf(&b, "_pt %s\n", q)
 		} else {
 			fmt.Fprintf(&b, "_pt %s; [ $t = file ] && set -- \"$@\" %s\n", q, q)
 		}
 	}
-	b.WriteString(`[ $# -eq 0 ] || stat -L --printf '%a %u %g %s %U %G %n\0' -- "$@" 2>/dev/null
-printf '\0'
-sums=
-[ $# -eq 0 ] || sums=$(sha256sum -- "$@" 2>/dev/null)
-[ -z "$sums" ] || printf '%s\n' "$sums"
-echo --
-sums="$nl$sums$nl"
-`)
+	b.WriteString(batchSums)
 	for i, x := range files {
-		if x.absent || x.sensitive || !textdiff.IsText(x.content) {
+		if x.absent || x.sensitive || !textdiff.IsTextString(x.content) {
 			continue
 		}
-		q := shellescape.Quote(x.path)
+		q := quoted[i]
 		fmt.Fprintf(&b, "case \"$sums\" in *\"${nl}%s  \"%s\"$nl\"*) ;; *) if [ -f %s ]; then echo 'C %d'; head -c %d %s | base64; fi;; esac\n",
 			x.sum, q, q, i, maxDiff+1, q)
 	}

@@ -114,7 +114,7 @@ file "api_token" {
 type File struct {
 	path, dir string
 	absent    bool
-	content   []byte
+	content   string // shares the configured value's memory: not held twice
 	sum       string // hex SHA-256 of content
 	mode      int    // -1: unset
 	owner     string // "" unset
@@ -197,36 +197,38 @@ func New(cfg resource.Config) (resource.Resource, error) {
 		if !v.IsKnown() {
 			return nil, cfg.Errorf("content", "is not known until apply; a file's content must be known when planning")
 		}
-		f.content = []byte(v.AsString())
+		f.content = v.AsString()
 	case "source":
 		p := controllerPath(cfg.BaseDir, cfg.String("source"))
-		if f.content, err = os.ReadFile(p); err != nil {
+		data, err := os.ReadFile(p)
+		if err != nil {
 			return nil, cfg.Errorf("source", "cannot read %s: %v", p, unwrapPathError(err))
 		}
+		f.content = string(data)
 	case "template":
 		f.sensitive = f.sensitive || cfg.IsSensitive("vars")
 		if f.content, err = render(cfg); err != nil {
 			return nil, err
 		}
 	}
-	s := sha256.Sum256(f.content)
+	s := sha256.Sum256([]byte(f.content))
 	f.sum = hex.EncodeToString(s[:])
 	return f, nil
 }
 
-func render(cfg resource.Config) ([]byte, error) {
+func render(cfg resource.Config) (string, error) {
 	p := controllerPath(cfg.BaseDir, cfg.String("template"))
 	src, err := os.ReadFile(p)
 	if err != nil {
-		return nil, cfg.Errorf("template", "cannot read %s: %v", p, unwrapPathError(err))
+		return "", cfg.Errorf("template", "cannot read %s: %v", p, unwrapPathError(err))
 	}
 	vars := map[string]cty.Value{}
 	if v := cfg.Values["vars"]; v != cty.NilVal && !v.IsNull() {
 		if !v.IsKnown() {
-			return nil, cfg.Errorf("vars", "are not known until apply; template variables must be known when planning")
+			return "", cfg.Errorf("vars", "are not known until apply; template variables must be known when planning")
 		}
 		if !v.Type().IsObjectType() && !v.Type().IsMapType() {
-			return nil, cfg.Errorf("vars", "must be an object like { name = \"value\" }, not %s", v.Type().FriendlyName())
+			return "", cfg.Errorf("vars", "must be an object like { name = \"value\" }, not %s", v.Type().FriendlyName())
 		}
 		for it := v.ElementIterator(); it.Next(); {
 			k, e := it.Element()
@@ -235,19 +237,19 @@ func render(cfg resource.Config) ([]byte, error) {
 	}
 	out, diags := funcs.RenderTemplate(src, p, cfg.BaseDir, vars)
 	if diags.HasErrors() {
-		return nil, cfg.Errorf("template", "%s", diags.Error())
+		return "", cfg.Errorf("template", "%s", diags.Error())
 	}
 	if !out.IsWhollyKnown() {
-		return nil, cfg.Errorf("template", "the rendered content is not known until apply; template variables must be known when planning")
+		return "", cfg.Errorf("template", "the rendered content is not known until apply; template variables must be known when planning")
 	}
 	if out.IsNull() {
-		return nil, cfg.Errorf("template", "%s renders to null", p)
+		return "", cfg.Errorf("template", "%s renders to null", p)
 	}
 	out, err = convert.Convert(out, cty.String)
 	if err != nil {
-		return nil, cfg.Errorf("template", "%s renders to %s, not a string", p, out.Type().FriendlyName())
+		return "", cfg.Errorf("template", "%s renders to %s, not a string", p, out.Type().FriendlyName())
 	}
-	return []byte(out.AsString()), nil
+	return out.AsString(), nil
 }
 
 func controllerPath(base, p string) string {
@@ -294,7 +296,7 @@ h=$(sha256sum 2>/dev/null <"$p") || { echo error=read; exit 1; }
 h=${h%% *}
 echo "sha256=$h"
 `)
-	if !f.sensitive && textdiff.IsText(f.content) {
+	if !f.sensitive && textdiff.IsTextString(f.content) {
 		fmt.Fprintf(&b, `set -f; IFS=' '; set -- $s
 if [ "$h" != %s ] && [ "$4" -le %d ]; then echo base64=; base64 <"$p" || exit 1; fi
 `, f.sum, maxDiff)
@@ -553,14 +555,14 @@ func describe(size int64, sum string) string {
 // textDiff is the unified diff from the probed content to the desired one,
 // empty when either is unknown, binary or sensitive.
 func (f *File) textDiff(p *probe) string {
-	if f.sensitive || !p.fetched || len(f.content) > maxDiff || !textdiff.IsText(p.content) || !textdiff.IsText(f.content) {
+	if f.sensitive || !p.fetched || len(f.content) > maxDiff || !textdiff.IsText(p.content) || !textdiff.IsTextString(f.content) {
 		return ""
 	}
 	old := "/dev/null"
 	if p.typ == "file" {
 		old = textdiff.Label(f.path)
 	}
-	return unified(old, textdiff.Label(f.path), string(p.content), string(f.content))
+	return unified(old, textdiff.Label(f.path), string(p.content), f.content)
 }
 
 // Apply writes, re-owns or removes the file as the plan says.
@@ -574,7 +576,7 @@ func (f *File) Apply(ctx context.Context, h resource.Runner, d *resource.Diff) e
 	}
 	var stdin io.Reader
 	if priv.Write {
-		stdin = bytes.NewReader(f.content)
+		stdin = strings.NewReader(f.content)
 	}
 	res, err := h.Run(ctx, f.applyScript(priv, false), stdin)
 	if err != nil {

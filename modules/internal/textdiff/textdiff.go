@@ -6,6 +6,7 @@ package textdiff
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -13,6 +14,11 @@ import (
 // IsText reports whether b can be shown as a text diff.
 func IsText(b []byte) bool {
 	return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0
+}
+
+// IsTextString is IsText of a string.
+func IsTextString(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // Label is a path as a diff header; odd characters are quoted.
