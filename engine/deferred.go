@@ -115,31 +115,16 @@ func (r *Run) settleOutputs(ctx context.Context) {
 				r.settle(h)
 			}
 		}
-		p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
+		var probe []*hostRun
 		for _, h := range again {
-			scope, err := r.outputScope(h)
-			if err != nil {
+			h.diffs = nil
+			if err := r.reevaluate(h); err != nil {
 				h.plan.Error = err
-				continue
+			} else if h.graph != nil { // else still known after apply
+				probe = append(probe, h)
 			}
-			scope.Fact = h.factVal
-			h.graph, h.diffs, h.plan = nil, nil, &plan.HostPlan{Host: h.inv.Name}
-			g, diags := r.evaluate(h, scope)
-			if diags.HasErrors() {
-				h.plan.Error = fmt.Errorf("evaluating the site with other hosts' outputs: %s", diags.Error())
-				continue
-			}
-			if h.graph = g; g == nil {
-				continue // still known after apply
-			}
-			p.Go(func() {
-				ctx, cancel := r.hostContext(ctx)
-				defer cancel()
-				defer r.explainTimeout(ctx, &h.plan.Error)
-				h.probe(ctx)
-			})
 		}
-		p.Wait()
+		r.probeHosts(ctx, probe)
 		for _, h := range again {
 			r.settle(h)
 		}
@@ -166,20 +151,12 @@ func (r *Run) settle(h *hostRun) {
 // planAgain plans a deferred host once the hosts it waited for have been
 // applied: evaluated with their outputs now, probed on its connection.
 func (r *Run) planAgain(ctx context.Context, h *hostRun) error {
-	scope, err := r.outputScope(h)
-	if err != nil {
+	if err := r.reevaluate(h); err != nil {
 		return err
 	}
-	scope.Fact = h.factVal
-	h.plan = &plan.HostPlan{Host: h.inv.Name}
-	g, diags := r.evaluate(h, scope)
-	switch {
-	case diags.HasErrors():
-		return fmt.Errorf("evaluating the site with other hosts' outputs: %s", diags.Error())
-	case g == nil:
+	if h.graph == nil {
 		return fmt.Errorf("still known only after apply: %s", h.deferred)
 	}
-	h.graph = g
 	ctx, cancel := r.hostContext(ctx)
 	defer cancel()
 	if h.conn == nil {
@@ -315,4 +292,22 @@ func (r *Run) afterApply(ctx context.Context, idx []int, res []HostResult) {
 		}
 		r.applied[h.inv.Name] = true
 	}
+}
+
+// reevaluate evaluates a host again, with the facts it was evaluated with
+// and the outputs its producers offer now, into a fresh plan: its graph,
+// or none when it is (still) known only after apply.
+func (r *Run) reevaluate(h *hostRun) error {
+	h.graph, h.plan = nil, &plan.HostPlan{Host: h.inv.Name}
+	scope, err := r.outputScope(h)
+	if err != nil {
+		return err
+	}
+	scope.Fact = h.factVal
+	g, diags := r.evaluate(h, scope)
+	if diags.HasErrors() {
+		return fmt.Errorf("evaluating the site with other hosts' outputs: %s", diags.Error())
+	}
+	h.graph = g
+	return nil
 }

@@ -415,12 +415,22 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return r.plan(), diags
 	}
-	p = pool.New().WithMaxGoroutines(r.opts.Parallelism)
+	var probe []*hostRun
 	for _, h := range r.hosts {
 		// Hosts planned from confirmed cached facts are done already.
-		if _, fresh := facts[h]; !fresh || h.plan.Error != nil || h.graph == nil {
-			continue
+		if _, fresh := facts[h]; fresh && h.plan.Error == nil && h.graph != nil {
+			probe = append(probe, h)
 		}
+	}
+	r.probeHosts(ctx, probe)
+	r.settleOutputs(ctx)
+	return r.plan(), diags
+}
+
+// probeHosts probes hosts side by side, each within its host timeout.
+func (r *Run) probeHosts(ctx context.Context, hosts []*hostRun) {
+	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
+	for _, h := range hosts {
 		p.Go(func() {
 			ctx, cancel := r.hostContext(ctx)
 			defer cancel()
@@ -429,8 +439,6 @@ func (r *Run) Plan(ctx context.Context) (*plan.Plan, hcl.Diagnostics) {
 		})
 	}
 	p.Wait()
-	r.settleOutputs(ctx)
-	return r.plan(), diags
 }
 
 // factsOf is what the inventory object holds of a host's facts.
