@@ -10,6 +10,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pinery/pinery/engine/config"
+	"github.com/pinery/pinery/engine/resource"
 )
 
 // AfterApply marks a value that a host reads from itself (a capture's
@@ -21,14 +22,14 @@ type AfterApply struct{ Host string }
 // withComputed adds a node's computed attributes (its type's Computed) to
 // the value expressions see: what the host's capture read, else unknown
 // until after apply. They are sensitive when the node's `sensitive` is.
-func withComputed(n *Node, scope Scope) cty.Value {
+func withComputed(n *Node, scope Scope, cfg resource.Config) cty.Value {
 	if len(n.Res.Type.Computed) == 0 {
 		return n.Value
 	}
 	vals := n.Value.AsValueMap()
 	read := scope.Captured[n.Addr()]
 	sensitive := false
-	if s, ok := n.Config.Values["sensitive"]; ok && s.Type() == cty.Bool && s.True() {
+	if s, ok := cfg.Values["sensitive"]; ok && s.Type() == cty.Bool && s.True() {
 		sensitive = true
 	}
 	for _, f := range n.Res.Type.Computed {

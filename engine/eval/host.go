@@ -45,11 +45,11 @@ type Scope struct {
 type Node struct {
 	Res    *config.Resource
 	Key    string // instance key for for_each/count: `["a"]`, `[0]`
-	Config resource.Config
 	Impl   resource.Resource
-	Value  cty.Value // decoded fields, for references from other resources (while Host evaluates; NilVal after)
-	Deps   []*Node   // must be applied before this one (depends_on, references, watch)
-	Watch  []*Node   // a change in any of these refreshes this one
+	Config *resource.Config // its decoded fields, kept only with Program.KeepConfig
+	Value  cty.Value        // decoded fields, for references from other resources (while Host evaluates; NilVal after)
+	Deps   []*Node          // must be applied before this one (depends_on, references, watch)
+	Watch  []*Node          // a change in any of these refreshes this one
 	// OnChanges: applied only if one of these changes; OnFail: only if
 	// one of these fails; PrereqOf: applied before these (they depend on
 	// it), and only if one of them is about to change.
@@ -79,6 +79,10 @@ type Program struct {
 	UsesInventory bool
 	// Reads lists the expressions that read other hosts' role outputs.
 	Reads []OutputRead
+	// KeepConfig keeps every node's decoded fields (Node.Config), for
+	// what inspects a site's computed values, such as the state library's
+	// tests. A run needs only each module's own Impl.
+	KeepConfig bool
 }
 
 // ReadsRole reports whether some host reads role's outputs across hosts.
@@ -378,12 +382,14 @@ func (p *Program) Host(scope Scope) (*HostGraph, hcl.Diagnostics) {
 				ictx = ctx.NewChild()
 				ictx.Variables = in.vars
 			}
-			n, d := decodeNode(r, ictx, in.key, hostName(scope))
+			n, d := decodeNode(r, ictx, in.key, scope)
 			diags = append(diags, d...)
 			if n == nil {
 				continue
 			}
-			n.Value = withComputed(n, scope)
+			if !p.KeepConfig {
+				n.Config = nil
+			}
 			for _, ref := range refs {
 				for _, dep := range done[ref.addr].nodes {
 					n.Deps = appendUnique(n.Deps, dep)
@@ -642,7 +648,11 @@ func appendUnique(ns []*Node, n *Node) []*Node {
 	return append(ns, n)
 }
 
-func decodeNode(r *config.Resource, ctx *hcl.EvalContext, key, host string) (*Node, hcl.Diagnostics) {
+// decodeNode decodes one instance of a resource for the host of scope. The
+// Config it builds lives only as long as the module's New: a Node keeps the
+// module's own Impl, not every field of every resource of every host.
+func decodeNode(r *config.Resource, ctx *hcl.EvalContext, key string, scope Scope) (*Node, hcl.Diagnostics) {
+	host := hostName(scope)
 	vals, diags := r.DecodeFields(ctx)
 	if diags.HasErrors() {
 		return nil, diags
@@ -686,7 +696,9 @@ func decodeNode(r *config.Resource, ctx *hcl.EvalContext, key, host string) (*No
 			Subject:  rng.Ptr(),
 		})
 	}
-	return &Node{Res: r, Key: key, Config: cfg, Impl: impl, Value: cty.ObjectVal(vals)}, diags
+	n := &Node{Res: r, Key: key, Impl: impl, Config: &cfg, Value: cty.ObjectVal(vals)}
+	n.Value = withComputed(n, scope, cfg)
+	return n, diags
 }
 
 // attrRange finds the source range of a field's attribute, falling back to

@@ -82,6 +82,9 @@ func Eval(t testing.TB, src string, b Board, files ...string) (Result, string) {
 	vars, d := eval.Variables(cfg, eval.Inputs{})
 	diags = append(diags, d...)
 	prog, d := eval.Compile(cfg)
+	if prog != nil {
+		prog.KeepConfig = true // Field and the roles' tests read them
+	}
 	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return Result{}, diags.Error()
@@ -123,7 +126,7 @@ func Eval(t testing.TB, src string, b Board, files ...string) (Result, string) {
 
 // Field is a node's field as a string ("" when null or not a string).
 func Field(n *eval.Node, name string) string {
-	if n == nil {
+	if n == nil || n.Config == nil {
 		return ""
 	}
 	v, ok := n.Config.Values[name]
