@@ -148,17 +148,36 @@ func (r *Run) settle(h *hostRun) {
 	h.readOutputs = readOutputs
 }
 
-// planAgain plans a deferred host once the hosts it waited for have been
-// applied: evaluated with their outputs now, probed on its connection.
-func (r *Run) planAgain(ctx context.Context, h *hostRun) error {
-	if err := r.reevaluate(h); err != nil {
-		return err
-	}
-	if h.graph == nil {
-		return fmt.Errorf("still known only after apply: %s", h.deferred)
-	}
+// planAgain plans a host afresh: evaluated with the outputs its producers
+// offer now, then probed, on its connection (dialled when it has none). A
+// deferred host is planned so once the hosts it waited for have been
+// applied; a host back from a power cycle or a reboot with regather: on a
+// new connection, with its facts gathered again.
+func (r *Run) planAgain(ctx context.Context, h *hostRun, regather bool) error {
 	ctx, cancel := r.hostContext(ctx)
 	defer cancel()
+	h.graph, h.plan = nil, &plan.HostPlan{Host: h.inv.Name}
+	h.diffs, h.status, h.refreshed = nil, nil, nil
+	err := r.evaluateAgain(ctx, h, regather)
+	if err == nil {
+		h.probe(ctx)
+		err = h.plan.Error
+	}
+	r.explainTimeout(ctx, &err)
+	h.plan.Error = err
+	if err == nil {
+		r.settle(h) // its own captures, for the hosts reading it
+	}
+	return err
+}
+
+// evaluateAgain is planAgain up to the probe: the connection, the facts
+// when regather, the evaluation.
+func (r *Run) evaluateAgain(ctx context.Context, h *hostRun, regather bool) error {
+	if regather && h.conn != nil {
+		h.conn.Close() // it died with the host
+		h.conn = nil
+	}
 	if h.conn == nil {
 		h.dials++
 		conn, err := r.opts.Dial(ctx, h.inv)
@@ -167,12 +186,20 @@ func (r *Run) planAgain(ctx context.Context, h *hostRun) error {
 		}
 		h.conn = conn
 	}
-	h.probe(ctx)
-	r.explainTimeout(ctx, &h.plan.Error)
-	if h.plan.Error == nil {
-		r.settle(h) // its own captures, for the hosts reading it
+	if regather && r.program.UsesFacts {
+		f, err := GatherFacts(ctx, h.conn)
+		if err != nil {
+			return err
+		}
+		h.factVal = f.Value()
 	}
-	return h.plan.Error
+	if err := r.reevaluate(h); err != nil {
+		return err
+	}
+	if h.graph == nil {
+		return fmt.Errorf("known only after apply: %s", h.deferred)
+	}
+	return nil
 }
 
 // reread runs the host's late captures again after its apply (those this
@@ -240,9 +267,7 @@ func (r *Run) planDeferred(ctx context.Context, idx []int, only *func(*eval.Node
 	p := pool.New().WithMaxGoroutines(r.opts.Parallelism)
 	for _, h := range late {
 		p.Go(func() {
-			if err := r.planAgain(ctx, h); err != nil && h.plan.Error == nil {
-				h.plan.Error = err
-			}
+			_ = r.planAgain(ctx, h, false) // its plan keeps the error
 		})
 	}
 	p.Wait()
@@ -306,7 +331,7 @@ func (r *Run) reevaluate(h *hostRun) error {
 	scope.Fact = h.factVal
 	g, diags := r.evaluate(h, scope)
 	if diags.HasErrors() {
-		return fmt.Errorf("evaluating the site with other hosts' outputs: %s", diags.Error())
+		return fmt.Errorf("evaluating the site again (with other hosts' outputs and the host's facts now): %s", diags.Error())
 	}
 	h.graph = g
 	return nil

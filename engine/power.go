@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pinery/pinery/engine/eval"
-	"github.com/pinery/pinery/engine/plan"
 	"github.com/pinery/pinery/engine/transport"
 	"github.com/pinery/pinery/inventory"
 )
@@ -196,55 +195,11 @@ func (r *Run) recover(ctx context.Context, ro Rollout, i int, res HostResult, on
 }
 
 // replan connects to a host again and plans it afresh, after a power cycle
-// or a reboot: its facts, its graph (when they depend on facts), its probe.
-// Nodes outside only that have nothing to do count as unchanged, so that
-// what depends on an earlier stage's work is not held back by the new plan.
+// or a reboot: its facts, its graph, its probe (planAgain). Nodes outside
+// only that have nothing to do count as unchanged, so that what depends on
+// an earlier stage's work is not held back by the new plan.
 func (r *Run) replan(ctx context.Context, h *hostRun, only func(*eval.Node) bool) {
-	ctx, cancel := r.hostContext(ctx)
-	defer cancel()
-	if h.conn != nil {
-		h.conn.Close()
-		h.conn = nil
-	}
-	h.plan = &plan.HostPlan{Host: h.inv.Name}
-	h.diffs, h.status, h.refreshed = nil, nil, nil
-	defer r.explainTimeout(ctx, &h.plan.Error)
-	h.dials++
-	conn, err := r.opts.Dial(ctx, h.inv)
-	if err != nil {
-		h.plan.Error = err
-		return
-	}
-	h.conn = conn
-	if r.program.UsesFacts {
-		f, err := GatherFacts(ctx, conn)
-		if err != nil {
-			h.plan.Error = err
-			return
-		}
-		scope, err := r.outputScope(h)
-		if err != nil {
-			h.plan.Error = err
-			return
-		}
-		scope.Fact = f.Value()
-		g, diags := r.evaluate(h, scope)
-		if g == nil && !diags.HasErrors() {
-			h.plan.Error = fmt.Errorf("known only after apply: %s", h.deferred)
-			return
-		}
-		if diags.HasErrors() {
-			h.plan.Error = fmt.Errorf("evaluating the site with the host's new facts: %s", diags.Error())
-			return
-		}
-		h.graph = g
-	}
-	if h.graph == nil {
-		h.plan.Error = errors.New("the site could not be evaluated for this host")
-		return
-	}
-	h.probe(ctx)
-	if h.diffs == nil || only == nil {
+	if r.planAgain(ctx, h, true) != nil || h.diffs == nil || only == nil {
 		return
 	}
 	h.status, h.refreshed = make([]Status, len(h.graph.Nodes)), make([]bool, len(h.graph.Nodes))
