@@ -52,6 +52,13 @@ type Options struct {
 	// group only).
 	Library   []string
 	Inventory *inventory.Inventory
+	// Partial: the inventory holds only the hosts applied (a pull bundle's),
+	// so a role target that selects none of them is no mistake.
+	Partial bool
+	// Outputs, when set, is the `outputs` object each selected host reads,
+	// evaluated elsewhere: a pull-mode bundle carries them (carried.go).
+	// Those hosts read them instead of evaluating the hosts they come from.
+	Outputs map[string]cty.Value
 	// FactsCache is a directory where hosts' facts are kept between runs
 	// ("": none), so that a site using facts still probes in one session.
 	FactsCache string
@@ -171,7 +178,7 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 		return r, diags
 	}
 	// A target that selects nothing is most likely a typo: say so.
-	if opts.Inventory != nil {
+	if opts.Inventory != nil && !opts.Partial {
 		for _, role := range site.Roles {
 			for _, sel := range role.Targets {
 				if _, err := opts.Inventory.Select(sel); err != nil {

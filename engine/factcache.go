@@ -58,6 +58,14 @@ func (c factCache) store(h *inventory.Host, f inventory.Facts) {
 	_ = atomicfile.Write(c.file(h), b, 0o600)
 }
 
+// CacheFacts keeps facts gathered outside a run (`pinery facts`) in the
+// cache directory dir, as a run keeps them: a later run evaluates the host
+// with them, and hosts that read its outputs without it in their run (or
+// a bundle) can evaluate it.
+func CacheFacts(dir string, h *inventory.Host, f inventory.Facts) {
+	factCache(dir).store(h, f)
+}
+
 // speculate evaluates, before any connection, every host whose facts are
 // cached. A host whose evaluation fails keeps no graph: it is evaluated
 // again with fresh facts, and its errors are reported then.

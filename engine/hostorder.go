@@ -210,6 +210,9 @@ func (r *Run) outputsFor(h *hostRun) (cty.Value, error) {
 	if len(r.program.Reads) == 0 {
 		return cty.NilVal, nil
 	}
+	if v, ok := r.opts.Outputs[h.inv.Name]; ok {
+		return v, nil
+	}
 	read := r.order.reads[h.inv.Name]
 	roles := map[string]cty.Value{}
 	for _, role := range r.Site.Roles {

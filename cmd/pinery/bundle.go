@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/pinery/pinery/engine"
 	"github.com/pinery/pinery/engine/atomicfile"
 	"github.com/pinery/pinery/engine/backend"
 	"github.com/pinery/pinery/engine/bundle"
@@ -81,7 +82,7 @@ before the one they applied last.`,
 				return fmt.Errorf("--signing-key %s: %w", signingKey, err)
 			}
 			siteDir := siteArg(args)
-			_, hosts, diags := g.loadInventory()
+			inv, hosts, diags := g.loadInventory()
 			if g.writeDiags(diags) {
 				return exitError{1}
 			}
@@ -92,6 +93,11 @@ before the one they applied last.`,
 			if !ok {
 				return exitError{1}
 			}
+			carried, ok := g.bundleOutputs(siteDir, inv, hosts)
+			if !ok {
+				return exitError{1}
+			}
+			files = append(files, carried...)
 			site, err := backend.SiteOf(context.Background(), siteDir)
 			if err != nil {
 				return err
@@ -201,22 +207,89 @@ func (g *globals) bundleFiles(siteDir string, hosts []*inventory.Host) ([]bundle
 			notes = append(notes, fmt.Sprintf("the values of the sensitive variables %s are left out: %s %s no %s host variable to encrypt them to",
 				strings.Join(secretNames, ", "), strings.Join(missing, ", "), map[bool]string{true: "has", false: "have"}[len(missing) == 1], ageRecipientVar))
 		default:
-			var buf bytes.Buffer
-			w, err := age.Encrypt(&buf, recs...)
-			if err == nil {
-				_, err = w.Write(secret.Bytes())
-			}
-			if err == nil {
-				err = w.Close()
-			}
+			enc, err := ageEncrypt(secret.Bytes(), recs)
 			if err != nil {
 				g.writeDiags(errorDiag("Cannot encrypt the bundle's secrets", err.Error()+"."))
 				return nil, nil, false
 			}
-			files = append(files, bundle.File{Path: "secrets.hcl.age", Data: buf.Bytes()})
+			files = append(files, bundle.File{Path: "secrets.hcl.age", Data: enc})
 		}
 	}
 	return files, notes, true
+}
+
+func ageEncrypt(plain []byte, recs []age.Recipient) ([]byte, error) {
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, recs...)
+	if err == nil {
+		_, err = w.Write(plain)
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	return buf.Bytes(), err
+}
+
+// bundleOutputs evaluates here the role outputs of other hosts that the
+// bundled hosts read (`outputs.ROLE`): a board has neither those hosts nor
+// their facts (docs/pull.md). The bundle carries them in outputs.json, or,
+// when some are sensitive, in outputs.json.age, encrypted to the hosts'
+// age recipients like the sensitive variables.
+func (g *globals) bundleOutputs(siteDir string, inv *inventory.Inventory, hosts []*inventory.Host) ([]bundle.File, bool) {
+	in, diags := g.inputs()
+	if g.writeDiags(diags) {
+		return nil, false
+	}
+	lib, diags := library()
+	if g.writeDiags(diags) {
+		return nil, false
+	}
+	// No host selected: every host read is evaluated offline, from the site
+	// and the facts cached on this machine.
+	r, diags := engine.Load(engine.Options{SiteDir: siteDir, Inputs: in, Library: lib, Inventory: inv, FactsCache: factsCacheDir()})
+	if diags.HasErrors() { // its warnings were the site's, shown already
+		g.writeDiags(diags, r.Site.Parser)
+		return nil, false
+	}
+	defer r.Close()
+	byHost := map[string]cty.Value{}
+	for _, h := range hosts {
+		v, err := r.OutputsOf(h)
+		if err != nil {
+			g.writeDiags(errorDiag("Cannot bundle what "+h.Name+" reads from other hosts",
+				fmt.Sprintf("%v. A board cannot evaluate other hosts: the bundle carries the outputs it reads, evaluated here (docs/pull.md).", err)))
+			return nil, false
+		}
+		if v != cty.NilVal {
+			byHost[h.Name] = v
+		}
+	}
+	if len(byHost) == 0 {
+		return nil, true
+	}
+	data, sensitive, err := engine.MarshalOutputs(byHost)
+	if err != nil {
+		g.writeDiags(errorDiag("Cannot bundle the outputs of other hosts", err.Error()+"."))
+		return nil, false
+	}
+	if !sensitive {
+		return []bundle.File{{Path: "outputs.json", Data: data}}, true
+	}
+	defer clear(data)
+	recs, missing, err := ageRecipients(hosts)
+	if err == nil && len(missing) > 0 {
+		err = fmt.Errorf("some of the outputs they read from other hosts are sensitive, and %s %s no %s host variable to encrypt them to",
+			strings.Join(missing, ", "), map[bool]string{true: "has", false: "have"}[len(missing) == 1], ageRecipientVar)
+	}
+	var enc []byte
+	if err == nil {
+		enc, err = ageEncrypt(data, recs)
+	}
+	if err != nil {
+		g.writeDiags(errorDiag("Cannot bundle the outputs of other hosts", err.Error()+"."))
+		return nil, false
+	}
+	return []bundle.File{{Path: "outputs.json.age", Data: enc}}, true
 }
 
 // ageRecipients are the hosts' age recipients; missing names hosts without one.

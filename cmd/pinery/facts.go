@@ -18,7 +18,9 @@ func newFactsCmd(g *globals) *cobra.Command {
 		Use:   "facts [SELECTOR]",
 		Short: "Gather and print the facts of hosts",
 		Long: `facts connects to the selected hosts (a host name, a group or any --limit
-selector; default all) and prints what expressions see as fact.*.`,
+selector; default all) and prints what expressions see as fact.*. It keeps
+them in the facts cache (~/.cache/pinery/facts), as plan and apply do: hosts
+outside a later run, and bundles, evaluate these hosts with them.`,
 		Example: `  pinery facts -i inventory.hcl h1
   pinery facts -i inventory.hcl arm64 --json`,
 		Args: cobra.MaximumNArgs(1),
@@ -51,6 +53,9 @@ selector; default all) and prints what expressions see as fact.*.`,
 					}
 					defer conn.Close()
 					results[i].facts, results[i].err = engine.GatherFacts(ctx, conn)
+					if results[i].err == nil {
+						engine.CacheFacts(factsCacheDir(), h, results[i].facts)
+					}
 				})
 			}
 			p.Wait()

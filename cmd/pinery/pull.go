@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/pinery/pinery/engine"
 	"github.com/pinery/pinery/engine/atomicfile"
 	"github.com/pinery/pinery/engine/backend"
 	"github.com/pinery/pinery/engine/bundle"
@@ -168,6 +170,9 @@ func (g *globals) pull(src string, f pullFlags) error {
 		g.varFiles = append(g.varFiles, filepath.Join(dir, "secrets.hcl.age"))
 		g.defaultHostKeyIdentity()
 	}
+	if !g.readCarried(dir) {
+		return exitError{1}
+	}
 	rep := &pullReport{spec: g.backendSpec(), stateDir: f.stateDir, host: host, m: m,
 		command: commandLine(os.Args[1:], nil)}
 	g.state.pull = rep
@@ -198,6 +203,40 @@ func (g *globals) pull(src string, f pullFlags) error {
 		return nil
 	}
 	return g.runApply(ctx, r, p, start)
+}
+
+// readCarried reads the outputs of other hosts that the bundle carries
+// for its host (outputs.json, or outputs.json.age when some are
+// sensitive), evaluated by the controller when bundling.
+func (g *globals) readCarried(dir string) bool {
+	path := filepath.Join(dir, "outputs.json")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		path += ".age"
+		var enc []byte
+		if enc, err = os.ReadFile(path); errors.Is(err, fs.ErrNotExist) {
+			return true // the site reads no outputs
+		}
+		if err == nil {
+			g.defaultHostKeyIdentity()
+			in, diags := g.inputs()
+			if g.writeDiags(diags) {
+				return false
+			}
+			if data, diags = eval.DecryptFile(path, enc, in); g.writeDiags(diags) {
+				return false
+			}
+			defer clear(data)
+		}
+	}
+	if err == nil {
+		g.carried, err = engine.UnmarshalOutputs(data)
+	}
+	if err != nil {
+		g.writeDiags(errorDiag("Cannot read the bundle's outputs of other hosts", err.Error()+"."))
+		return false
+	}
+	return true
 }
 
 // defaultHostKeyIdentity adds the host's SSH key as the identity of the

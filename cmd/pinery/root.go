@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/zclconf/go-cty/cty"
 
 	_ "github.com/pinery/pinery/modules/all" // every resource type registers itself
 )
@@ -32,6 +33,7 @@ type globals struct {
 	vars        []string
 	varFiles    []string
 	ageIDs      []string
+	carried     map[string]cty.Value // pull: the outputs of other hosts its bundle carries
 	parallelism int
 	hostTimeout time.Duration
 	stats       bool

@@ -83,7 +83,9 @@ func (g *globals) prepare(args []string) (*engine.Run, bool) {
 		Dial:        becomeDialer(pw),
 		Library:     lib,
 		Inventory:   inv,
+		Partial:     g.state.pull != nil,
 		FactsCache:  factsCacheDir(),
+		Outputs:     g.carried,
 		Started: func(host, addr string) {
 			g.tally.started(host, addr)
 			g.resourceStarted(host, addr)

@@ -172,6 +172,12 @@ func parseIdentities(src []byte) ([]age.Identity, error) {
 	return age.ParseIdentities(bytes.NewReader(trimmed))
 }
 
+// DecryptFile decrypts an age-encrypted file that is not a var file (a
+// pull bundle's carried outputs) into memory, with in's identities.
+func DecryptFile(path string, src []byte, in Inputs) ([]byte, hcl.Diagnostics) {
+	return decryptVarFile(path, src, &keyring{in: in})
+}
+
 // decryptVarFile decrypts an encrypted var file into memory. The caller
 // clears the returned cleartext when done with it.
 func decryptVarFile(path string, src []byte, k *keyring) ([]byte, hcl.Diagnostics) {
