@@ -37,8 +37,8 @@ func (r *Run) OutputsOf(h *inventory.Host) (cty.Value, error) {
 	plain, marks := v.UnmarkDeepWithPaths()
 	for _, pm := range marks {
 		for m := range pm.Marks {
-			if m != eval.Sensitive {
-				return cty.NilVal, fmt.Errorf("it reads outputs known only after another host is applied (%v)", m)
+			if a, ok := m.(eval.AfterApply); ok {
+				return cty.NilVal, fmt.Errorf("it reads outputs known only after %s is applied", a.Host)
 			}
 		}
 	}
