@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pinery/pinery/engine"
@@ -103,7 +104,8 @@ func TestCarriedOutputs(t *testing.T) {
 		t.Errorf("the password lost its mark: %#v", pw)
 	}
 
-	// Boards: an inventory of one host, local, with the carried outputs.
+	// Boards: an inventory of one host, local, with the carried outputs
+	// (a bundle without them is an error, not an empty object).
 	for host, tc := range map[string]struct{ inv, want string }{
 		"front": {`host "front" { connection = "local" }`, "+10.0.0.11:8080\n+10.0.0.12:8080"},
 		"app1": {`host "app1" {
@@ -116,10 +118,16 @@ func TestCarriedOutputs(t *testing.T) {
 			t.Fatal(diags.Error())
 		}
 		h, _ := board.Host(host)
-		r, diags := engine.Load(engine.Options{
-			SiteDir: site, Hosts: []*inventory.Host{h}, Inventory: board, Outputs: back,
-			Dial: func(context.Context, *inventory.Host) (transport.Host, error) { return transport.NewLocal(), nil },
-		})
+		load := func(carried map[string]cty.Value) (*engine.Run, hcl.Diagnostics) {
+			return engine.Load(engine.Options{
+				SiteDir: site, Hosts: []*inventory.Host{h}, Inventory: board, Partial: true, Outputs: carried,
+				Dial: func(context.Context, *inventory.Host) (transport.Host, error) { return transport.NewLocal(), nil },
+			})
+		}
+		if _, diags := load(nil); !strings.Contains(diags.Error(), "It reads other hosts' outputs and its bundle carries none") {
+			t.Errorf("%s without carried outputs: %v", host, diags)
+		}
+		r, diags := load(back)
 		if diags.HasErrors() {
 			t.Fatal(diags.Error())
 		}
@@ -130,7 +138,7 @@ func TestCarriedOutputs(t *testing.T) {
 		}
 		hp := p.Hosts[0]
 		if hp.Error != nil || len(hp.Resources) == 0 || !strings.Contains(hp.Resources[0].Diff, tc.want) {
-			t.Fatalf("%s: %v %+v, want %q", host, hp.Error, *hp.Resources[0], tc.want)
+			t.Fatalf("%s: %v %+v, want %q", host, hp.Error, hp.Resources, tc.want)
 		}
 		if host == "app1" {
 			sec := hp.Resources[1]

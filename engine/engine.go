@@ -333,7 +333,8 @@ func (r *Run) evalHosts(facts map[*hostRun]cty.Value) hcl.Diagnostics {
 			if h.plan != nil {
 				h.plan.Error = err
 			} else {
-				add(h, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Outputs of another host unavailable", Detail: "The host " + err.Error() + "."}})
+				d := err.Error() // "it reads outputs.db of db1, ..."
+				add(h, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Outputs of another host unavailable", Detail: strings.ToUpper(d[:1]) + d[1:] + "."}})
 			}
 			continue
 		}

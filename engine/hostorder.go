@@ -213,6 +213,10 @@ func (r *Run) outputsFor(h *hostRun) (cty.Value, error) {
 	if v, ok := r.opts.Outputs[h.inv.Name]; ok {
 		return v, nil
 	}
+	if r.opts.Partial {
+		// A board knows no other host: what it reads comes with its bundle.
+		return cty.NilVal, errors.New("it reads other hosts' outputs and its bundle carries none: make the bundle again with this version of pinery")
+	}
 	read := r.order.reads[h.inv.Name]
 	roles := map[string]cty.Value{}
 	for _, role := range r.Site.Roles {
