@@ -51,6 +51,7 @@ def load(files):
             if k not in merged["versions"]:
                 merged["unavailable"][k] = v
         for wl, tools in data.get("workloads", {}).items():
+            merged.setdefault("runs", {}).setdefault(os.path.basename(f), {})[wl] = tools
             for tool, entry in tools.items():
                 entry = dict(entry)
                 entry["file"] = os.path.basename(f)
@@ -87,26 +88,46 @@ def hosts_desc(s):
     return ", ".join(parts) + f"; {s.get('resources_per_host', '?')} resources per host"
 
 
-def table(wl, tools):
-    floor = tools.get("floor", {}).get("summary", {}).get("median")
-    pin = tools.get("pinery", {}).get("summary", {}).get("median")
-    rows = ["| tool | median s | runs | × floor | × pinery | CPU s | peak RSS MB | conn/host | sessions/host | KiB sent/host | changed |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def same_run(m, wl, entry, tool):
+    """tool's median in the run (result file) that measured entry, so that ratios compare tools
+    measured side by side; the row shown for tool when that run did not measure it."""
+    return same_run_from(m, wl, entry, tool)[0]
+
+
+def same_run_from(m, wl, entry, tool):
+    """same_run, and the run it comes from."""
+    run = m.get("runs", {}).get(entry.get("file"), {}).get(wl, {})
+    med = run.get(tool, {}).get("summary", {}).get("median")
+    if med:
+        return med, run_name(entry)
+    shown = m["workloads"].get(wl, {}).get(tool, {})
+    return shown.get("summary", {}).get("median"), run_name(shown)
+
+
+def run_name(entry):
+    return (entry.get("file") or "?").removesuffix(".json")
+
+
+def table(m, wl, tools):
+    rows = ["| tool | run | median s | runs | × floor | × pinery | CPU s | peak RSS MB | conn/host | sessions/host | KiB sent/host | changed |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     names = [t for t in TOOL_ORDER if t in tools] + sorted(t for t in tools if t not in TOOL_ORDER)
     for t in names:
         s = tools[t]["summary"]
         med = s.get("median")
         runs = f"{s.get('ok', 0)}/{s.get('runs', 0)}"
+        floor, pin = same_run(m, wl, tools[t], "floor"), same_run(m, wl, tools[t], "pinery")
         vf = f"{med / floor:.2f}" if med and floor else "–"
         vp = f"{med / pin:.1f}" if med and pin and t != "pinery" else "–"
+        run = run_name(tools[t])
         note = ""
         if s.get("verify_problems"):
             note = " ⚠"
         if s.get("ok", 0) == 0:
             err = "see the note below" if s.get("note") else "see the tool log"
-            rows.append(f"| {t} | failed | {runs} | | | | | | | | {err} |")
+            rows.append(f"| {t} | {run} | failed | {runs} | | | | | | | | {err} |")
             continue
-        rows.append(f"| {t}{note} | {fmt(med)} | {runs} | {vf} | {vp} | {fmt(s.get('cpu'))} | {fmt(s.get('rss_mb'), 1)} | "
+        rows.append(f"| {t}{note} | {run} | {fmt(med)} | {runs} | {vf} | {vp} | {fmt(s.get('cpu'))} | {fmt(s.get('rss_mb'), 1)} | "
                     f"{fmt(s.get('connections_per_host'))} | {fmt(s.get('sessions_per_host'))} | {kb(s.get('bytes_per_host'))} | "
                     f"{fmt(s.get('changed'))} |")
     return "\n".join(rows)
@@ -118,13 +139,18 @@ def targets(m):
     g = lambda t, wl=w1: wl.get(t, {}).get("summary", {})
     pin, floor = g("pinery"), g("floor")
     if pin.get("median") and floor.get("median"):
-        r = pin["median"] / floor["median"]
-        out.append(f"| W1: pinery within 2x of the floor | {r:.2f}x ({pin['median']:.2f} s vs {floor['median']:.2f} s) | {'yes' if r <= 2 else 'no'} |")
-    for peer, want in (("ansible", 100), ("ansible-mitogen", 100), ("pyinfra", 5), ("salt-ssh", 5)):
+        fl, frun = same_run_from(m, "W1", w1["pinery"], "floor")
+        prun = run_name(w1["pinery"])
+        where = f"in `{prun}`" if frun == prun else f"pinery in `{prun}`, the floor in `{frun}`"
+        r = pin["median"] / fl
+        out.append(f"| W1: pinery within 2x of the floor | {r:.2f}x ({pin['median']:.2f} s vs {fl:.2f} s, {where}) | {'yes' if r <= 2 else 'no'} |")
+    for peer, want in (("ansible", 100), ("ansible-mitogen", 100), ("ansible-debian", 100), ("pyinfra", 5), ("salt-ssh", 5)):
         p = g(peer)
         if pin.get("median") and p.get("median"):
-            r = p["median"] / pin["median"]
-            out.append(f"| W1: pinery ≥ {want}x faster than {peer} | {r:.1f}x | {'yes' if r >= want else 'no'} |")
+            mine = same_run(m, "W1", w1[peer], "pinery")
+            r = p["median"] / mine
+            out.append(f"| W1: pinery ≥ {want}x faster than {peer} | {r:.1f}x ({fmt(p['median'])} s against pinery's {mine:.2f} s "
+                       f"in the same run, `{run_name(w1[peer])}`) | {'yes' if r >= want else 'no'} |")
         elif peer in m["unavailable"]:
             out.append(f"| W1: pinery ≥ {want}x faster than {peer} | not measured ({m['unavailable'][peer]}) | – |")
     ps = pin.get("pinery_stats") or {}
@@ -176,8 +202,10 @@ def write(files, output):
     L.append("## Targets\n")
     L.append(targets(m) + "\n")
     L.append("## Results\n")
-    L.append("Wall time is the median of the runs shown (`ok/runs`); × floor and × pinery divide a tool's median by the "
-             "floor's and by pinery's in the same workload. CPU is the controller's user+system seconds of the tool and "
+    L.append("Wall time is the median of the runs shown (`ok/runs`); `run` names the result file (one run of the "
+             "harness) a row comes from, and × floor and × pinery divide a tool's median by the floor's and by "
+             "pinery's measured in that same run, side by side (by the rows shown when that run did not measure "
+             "them). CPU is the controller's user+system seconds of the tool and "
              "every process it waited for (median); peak RSS is the largest single controller process (GNU time's "
              "maximum resident set size: for tools that fork workers it is one worker or the parent, not their sum). "
              "Connections and sessions per host are counted from the targets' sshd logs (LogLevel DEBUG1) over the "
@@ -197,7 +225,7 @@ def write(files, output):
         any_s = next(iter(tools.values()))["summary"]
         L.append(f"### {wl}: {desc}\n")
         L.append(f"Hosts: {hosts_desc(any_s)}.\n")
-        L.append(table(wl, tools) + "\n")
+        L.append(table(m, wl, tools) + "\n")
         for t in [t for t in TOOL_ORDER if t in tools] + sorted(t for t in tools if t not in TOOL_ORDER):
             if tools[t]["summary"].get("note"):
                 L.append(f"- {t}: {tools[t]['summary']['note']}")
