@@ -23,29 +23,11 @@ import (
 
 // OutputsOf is the `outputs` object host h reads, evaluated without
 // contacting any host: every host it reads from is evaluated from the site
-// and the facts cached on this machine. cty.NilVal when the site reads no
-// outputs. Load the Run with no hosts selected, so that every producer
-// counts as outside the run.
+// and the facts cached on this machine (a value known only after apply is
+// an error there). cty.NilVal when the site reads no outputs. Load the Run
+// with no hosts selected, so that every producer counts as outside the run.
 func (r *Run) OutputsOf(h *inventory.Host) (cty.Value, error) {
-	if len(r.program.Reads) == 0 {
-		return cty.NilVal, nil
-	}
-	v, err := r.outputsFor(&hostRun{inv: h})
-	if err != nil {
-		return cty.NilVal, err
-	}
-	plain, marks := v.UnmarkDeepWithPaths()
-	for _, pm := range marks {
-		for m := range pm.Marks {
-			if a, ok := m.(eval.AfterApply); ok {
-				return cty.NilVal, fmt.Errorf("it reads outputs known only after %s is applied", a.Host)
-			}
-		}
-	}
-	if !plain.IsWhollyKnown() {
-		return cty.NilVal, errors.New("it reads outputs not known before apply")
-	}
-	return v, nil
+	return r.outputsFor(&hostRun{inv: h})
 }
 
 // carriedValue is one host's `outputs` object in JSON: its type, its value

@@ -200,6 +200,10 @@ func Load(opts Options) (*Run, hcl.Diagnostics) {
 	return r, diags
 }
 
+// Variables is the site's variables as resolved for this run (its inputs
+// and defaults; sensitive values marked).
+func (r *Run) Variables() cty.Value { return r.vars }
+
 // Dial connects to an inventory host: over SSH, or to this machine for a
 // host with connection = "local".
 func Dial(ctx context.Context, h *inventory.Host) (transport.Host, error) {

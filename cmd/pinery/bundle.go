@@ -23,8 +23,6 @@ import (
 	"github.com/pinery/pinery/engine/atomicfile"
 	"github.com/pinery/pinery/engine/backend"
 	"github.com/pinery/pinery/engine/bundle"
-	"github.com/pinery/pinery/engine/config"
-	"github.com/pinery/pinery/engine/eval"
 	"github.com/pinery/pinery/inventory"
 )
 
@@ -89,11 +87,16 @@ before the one they applied last.`,
 			if len(hosts) == 0 {
 				return fmt.Errorf("no host selected: give -l HOSTS (a bundle is made for the hosts that will pull it)")
 			}
-			files, notes, ok := g.bundleFiles(siteDir, hosts)
+			r, ok := g.loadBundled(siteDir, inv)
 			if !ok {
 				return exitError{1}
 			}
-			carried, ok := g.bundleOutputs(siteDir, inv, hosts)
+			defer r.Close()
+			files, notes, ok := g.bundleFiles(siteDir, r, hosts)
+			if !ok {
+				return exitError{1}
+			}
+			carried, ok := g.bundleOutputs(r, hosts)
 			if !ok {
 				return exitError{1}
 			}
@@ -154,31 +157,36 @@ func bundleTime() (time.Time, error) {
 	return time.Unix(n, 0), nil
 }
 
+// loadBundled loads the site with its variables' values as resolved here,
+// for the whole inventory with no host selected: bundleFiles takes the
+// values from it, and bundleOutputs evaluates every host read offline,
+// from the site and the facts cached on this machine.
+func (g *globals) loadBundled(siteDir string, inv *inventory.Inventory) (*engine.Run, bool) {
+	in, diags := g.inputs()
+	if g.writeDiags(diags) {
+		return nil, false
+	}
+	lib, diags := library()
+	if g.writeDiags(diags) {
+		return nil, false
+	}
+	r, diags := engine.Load(engine.Options{SiteDir: siteDir, Inputs: in, Library: lib, Inventory: inv, FactsCache: factsCacheDir()})
+	if g.writeDiags(diags, r.Site.Parser) {
+		return nil, false
+	}
+	return r, true
+}
+
 // bundleFiles collects the bundle's files: the site, the hosts' inventory,
 // and the variables' values (sensitive ones encrypted, or left out with a
 // note).
-func (g *globals) bundleFiles(siteDir string, hosts []*inventory.Host) ([]bundle.File, []string, bool) {
+func (g *globals) bundleFiles(siteDir string, r *engine.Run, hosts []*inventory.Host) ([]bundle.File, []string, bool) {
 	files, err := siteFiles(siteDir)
 	if err != nil {
 		g.writeDiags(errorDiag("Cannot bundle the site", err.Error()+"."))
 		return nil, nil, false
 	}
-	lib, diags := library()
-	if g.writeDiags(diags) {
-		return nil, nil, false
-	}
-	site, diags := config.Load(siteDir, config.Options{Library: lib})
-	if g.writeDiags(diags, site.Parser) {
-		return nil, nil, false
-	}
-	in, diags := g.inputs()
-	if g.writeDiags(diags) {
-		return nil, nil, false
-	}
-	vars, diags := eval.Variables(site, in)
-	if g.writeDiags(diags, site.Parser) {
-		return nil, nil, false
-	}
+	site, vars := r.Site, r.Variables()
 	plain, secret := hclwrite.NewEmptyFile(), hclwrite.NewEmptyFile()
 	var secretNames []string
 	for _, v := range site.Variables {
@@ -235,23 +243,7 @@ func ageEncrypt(plain []byte, recs []age.Recipient) ([]byte, error) {
 // their facts (docs/pull.md). The bundle carries them in outputs.json, or,
 // when some are sensitive, in outputs.json.age, encrypted to the hosts'
 // age recipients like the sensitive variables.
-func (g *globals) bundleOutputs(siteDir string, inv *inventory.Inventory, hosts []*inventory.Host) ([]bundle.File, bool) {
-	in, diags := g.inputs()
-	if g.writeDiags(diags) {
-		return nil, false
-	}
-	lib, diags := library()
-	if g.writeDiags(diags) {
-		return nil, false
-	}
-	// No host selected: every host read is evaluated offline, from the site
-	// and the facts cached on this machine.
-	r, diags := engine.Load(engine.Options{SiteDir: siteDir, Inputs: in, Library: lib, Inventory: inv, FactsCache: factsCacheDir()})
-	if diags.HasErrors() { // its warnings were the site's, shown already
-		g.writeDiags(diags, r.Site.Parser)
-		return nil, false
-	}
-	defer r.Close()
+func (g *globals) bundleOutputs(r *engine.Run, hosts []*inventory.Host) ([]bundle.File, bool) {
 	byHost := map[string]cty.Value{}
 	for _, h := range hosts {
 		v, err := r.OutputsOf(h)
