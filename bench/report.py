@@ -90,12 +90,8 @@ def hosts_desc(s):
 
 def same_run(m, wl, entry, tool):
     """tool's median in the run (result file) that measured entry, so that ratios compare tools
-    measured side by side; the row shown for tool when that run did not measure it."""
-    return same_run_from(m, wl, entry, tool)[0]
-
-
-def same_run_from(m, wl, entry, tool):
-    """same_run, and the run it comes from."""
+    measured side by side, and that run's name; the row shown for tool (and its run) when that
+    run did not measure it."""
     run = m.get("runs", {}).get(entry.get("file"), {}).get(wl, {})
     med = run.get(tool, {}).get("summary", {}).get("median")
     if med:
@@ -116,7 +112,7 @@ def table(m, wl, tools):
         s = tools[t]["summary"]
         med = s.get("median")
         runs = f"{s.get('ok', 0)}/{s.get('runs', 0)}"
-        floor, pin = same_run(m, wl, tools[t], "floor"), same_run(m, wl, tools[t], "pinery")
+        floor, pin = same_run(m, wl, tools[t], "floor")[0], same_run(m, wl, tools[t], "pinery")[0]
         vf = f"{med / floor:.2f}" if med and floor else "–"
         vp = f"{med / pin:.1f}" if med and pin and t != "pinery" else "–"
         run = run_name(tools[t])
@@ -139,7 +135,7 @@ def targets(m):
     g = lambda t, wl=w1: wl.get(t, {}).get("summary", {})
     pin, floor = g("pinery"), g("floor")
     if pin.get("median") and floor.get("median"):
-        fl, frun = same_run_from(m, "W1", w1["pinery"], "floor")
+        fl, frun = same_run(m, "W1", w1["pinery"], "floor")
         prun = run_name(w1["pinery"])
         where = f"in `{prun}`" if frun == prun else f"pinery in `{prun}`, the floor in `{frun}`"
         r = pin["median"] / fl
@@ -147,7 +143,7 @@ def targets(m):
     for peer, want in (("ansible", 100), ("ansible-mitogen", 100), ("ansible-debian", 100), ("pyinfra", 5), ("salt-ssh", 5)):
         p = g(peer)
         if pin.get("median") and p.get("median"):
-            mine = same_run(m, "W1", w1[peer], "pinery")
+            mine = same_run(m, "W1", w1[peer], "pinery")[0]
             r = p["median"] / mine
             out.append(f"| W1: pinery ≥ {want}x faster than {peer} | {r:.1f}x ({fmt(p['median'])} s against pinery's {mine:.2f} s "
                        f"in the same run, `{run_name(w1[peer])}`) | {'yes' if r >= want else 'no'} |")

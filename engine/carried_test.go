@@ -39,13 +39,7 @@ file "secret" {
 }
 output "upstream" { value = "${host.address}:8080" }
 `,
-		"roles/front/main.hcl": `
-variable "upstreams" { type = list(string) }
-file "conf" {
-  path    = "/nonexistent/front.conf"
-  content = join("\n", var.upstreams)
-}
-`,
+		"roles/front/main.hcl": frontRole,
 		"main.hcl": `
 role "db" {
   source  = "./roles/db"

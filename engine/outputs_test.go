@@ -25,6 +25,15 @@ host "db"   { address = "10.0.0.5" }
 group "apps" { hosts = ["app1", "app2"] }
 `
 
+// frontRole lists its upstreams, one per line.
+const frontRole = `
+variable "upstreams" { type = list(string) }
+file "conf" {
+  path    = "/nonexistent/front.conf"
+  content = join("\n", var.upstreams)
+}
+`
+
 // outputsSite: the apps read the database's outputs, the front node reads
 // the apps' (and so comes after them).
 func outputsSite(t *testing.T, extra string) string {
@@ -41,13 +50,7 @@ file "conf" {
 }
 output "upstream" { value = "${host.address}:8080" }
 `,
-		"roles/front/main.hcl": `
-variable "upstreams" { type = list(string) }
-file "conf" {
-  path    = "/nonexistent/front.conf"
-  content = join("\n", var.upstreams)
-}
-`,
+		"roles/front/main.hcl": frontRole,
 		"main.hcl": `
 role "db" {
   source  = "./roles/db"
